@@ -429,7 +429,7 @@ create function public.claim_jobs(
   worker_id text,
   types text[] default null,
   batch_size integer default 10,
-  lease_seconds integer default 30
+  lease_seconds double precision default 30
 ) returns setof public.job_queue
 language plpgsql volatile set search_path = ''
 as $$
@@ -440,10 +440,16 @@ begin
   if claim_jobs.batch_size is null or claim_jobs.batch_size not between 1 and 1000 then
     perform supaqueue.invalid('batch_size must be between 1 and 1000');
   end if;
-  if claim_jobs.lease_seconds is null or claim_jobs.lease_seconds not between 1 and 86400 then
-    perform supaqueue.invalid('lease_seconds must be between 1 and 86400');
+  if claim_jobs.lease_seconds is null or claim_jobs.lease_seconds not between 0.1 and 86400 then
+    perform supaqueue.invalid('lease_seconds must be between 0.1 and 86400');
   end if;
 
+  -- Housekeeping that makes work claimable, each a single index probe when there is nothing to do:
+  -- expired leases back to pending (so a dead worker's jobs run again at the next claim of any live
+  -- worker, not at the next maintenance run), then due delayed/retrying jobs into the ready line.
+  if exists (select 1 from public.job_queue j where j.status = 'processing' and j.locked_until < now()) then
+    perform public.reclaim_expired_jobs(greatest(claim_jobs.batch_size * 4, 100));
+  end if;
   perform supaqueue.promote_due_jobs(greatest(claim_jobs.batch_size * 4, 100));
 
   return query
@@ -495,8 +501,8 @@ begin
   returning j.*;
 end
 $$;
-revoke all on function public.claim_jobs(text, text[], integer, integer) from public, anon, authenticated;
-grant execute on function public.claim_jobs(text, text[], integer, integer) to service_role;
+revoke all on function public.claim_jobs(text, text[], integer, double precision) from public, anon, authenticated;
+grant execute on function public.claim_jobs(text, text[], integer, double precision) to service_role;
 
 -- ---------------------------------------------------------------------------------------------------
 -- Settle: complete, fail, release. Each applies only where the caller still holds the lease
@@ -675,14 +681,14 @@ grant execute on function public.release_jobs(uuid[], uuid[]) to service_role;
  * lease_valid false means the lease was lost (expired and reclaimed, or settled): abort the handler.
  * cancel_requested true means cancel_job was called: stop and report via fail_jobs.
  */
-create function public.heartbeat_jobs(ids uuid[], lease_ids uuid[], lease_seconds integer default 30)
+create function public.heartbeat_jobs(ids uuid[], lease_ids uuid[], lease_seconds double precision default 30)
 returns table (id uuid, lease_valid boolean, cancel_requested boolean, locked_until timestamptz)
 language plpgsql volatile set search_path = ''
 as $$
 begin
   perform supaqueue.check_same_length(cardinality(ids), cardinality(lease_ids));
-  if lease_seconds is null or lease_seconds not between 1 and 86400 then
-    perform supaqueue.invalid('lease_seconds must be between 1 and 86400');
+  if lease_seconds is null or lease_seconds not between 0.1 and 86400 then
+    perform supaqueue.invalid('lease_seconds must be between 0.1 and 86400');
   end if;
   return query
   with input as (select t.id, t.lease_id from unnest(heartbeat_jobs.ids, heartbeat_jobs.lease_ids) as t(id, lease_id)),
@@ -697,8 +703,8 @@ begin
   from input i left join extended e on e.id = i.id;
 end
 $$;
-revoke all on function public.heartbeat_jobs(uuid[], uuid[], integer) from public, anon, authenticated;
-grant execute on function public.heartbeat_jobs(uuid[], uuid[], integer) to service_role;
+revoke all on function public.heartbeat_jobs(uuid[], uuid[], double precision) from public, anon, authenticated;
+grant execute on function public.heartbeat_jobs(uuid[], uuid[], double precision) to service_role;
 
 /** Records progress ({percent 0..100, message}) on a job the caller holds; false when the lease is stale. */
 create function public.set_job_progress(id uuid, lease_id uuid, progress jsonb) returns boolean
