@@ -30,3 +30,10 @@ select public.enqueue_jobs(jsonb_build_array(
   jsonb_build_object('tenant_id', '11111111-1111-4111-8111-111111111111', 'type', 'demo.email', 'payload', jsonb_build_object('subject', 'no recipient'), 'idempotency_key', 'seed-email-bad'),
   jsonb_build_object('tenant_id', '22222222-2222-4222-8222-222222222222', 'type', 'demo.email', 'payload', jsonb_build_object('to', 'ceo@globex.test', 'subject', 'Welcome'), 'idempotency_key', 'seed-email')
 ));
+
+-- Demo recurring jobs (next_run_at left out = "from now on"); `npm start` calls the jobs-scheduler
+-- function every minute, as pg_cron does on a hosted project.
+insert into public.job_schedules (tenant_id, name, cron, time_zone, job_type, payload) values
+  ('11111111-1111-4111-8111-111111111111', 'demo-echo-every-minute', '* * * * *', 'UTC', 'demo.echo', '{"hello":"from a schedule"}'),
+  ('11111111-1111-4111-8111-111111111111', 'demo-daily-report', '0 9 * * *', 'Europe/Berlin', 'demo.report', '{"report":"daily"}')
+on conflict (tenant_id, name) do nothing;
