@@ -72,6 +72,7 @@ async function main(): Promise<void> {
       SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
       SUPABASE_ANON_KEY: anonKey,
       SUPABASE_SERVICE_ROLE_KEY: serviceKey,
+      SUPAQUEUE_CORS_ORIGINS: process.env.SUPAQUEUE_CORS_ORIGINS ?? 'http://127.0.0.1:3000,http://localhost:3000,http://127.0.0.1:5173,http://localhost:5173',
     },
   });
   const worker = createWorker({ connection: db.url, handlers: demoHandlers, concurrency: 5 });

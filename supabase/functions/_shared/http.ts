@@ -1,0 +1,167 @@
+/**
+ * HTTP plumbing shared by the edge functions: the error type, the response envelope
+ * (`{ data, meta }` / `{ error: { code, message }, meta }`, both with meta.trace_id), the mapping of
+ * database errors to HTTP (through the one SQLSTATE table in errors.ts), and bounded JSON body reading.
+ */
+import type { Context } from 'hono';
+import { ERROR_CODES, lookupSqlState, RETRYABLE_PG_CODES, type ErrorName } from './errors.ts';
+import type { AuthUser } from './auth.ts';
+
+/** Hono environment of every request: set by the app's first middleware, then by auth. */
+export type AppEnv = {
+  Variables: {
+    traceId: string;
+    requestId: string | null;
+    user: AuthUser;
+  };
+};
+
+/** Codes that exist only at the HTTP layer (no SQLSTATE raises them). */
+export const HTTP_ONLY_ERRORS = {
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+} as const;
+
+export type ApiErrorCode = ErrorName | keyof typeof HTTP_ONLY_ERRORS;
+
+const STATUS_BY_NAME: Record<string, number> = Object.fromEntries([
+  ...Object.values(ERROR_CODES).map((e) => [e.name, e.http] as const),
+  ...Object.entries(HTTP_ONLY_ERRORS),
+]);
+
+/** Seconds a client should wait after QUEUE_QUOTA_EXCEEDED: a guess at how soon workers drain some jobs. */
+const QUOTA_RETRY_AFTER_S = 30;
+/** Seconds after a transient database failure (failover, pooler saturation). */
+const UNAVAILABLE_RETRY_AFTER_S = 2;
+
+/** An error with its HTTP status and stable code; its message is shown to the caller. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(readonly code: ApiErrorCode, message: string, readonly headers: Record<string, string> = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ApiError';
+    this.status = STATUS_BY_NAME[code] ?? 500;
+  }
+}
+
+/** Client-side connection failures of the postgres driver and the OS: the database is unreachable. */
+const CONNECTION_ERRORS: ReadonlySet<string> = new Set([
+  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE',
+]);
+
+/** Fixed messages where the engine's own text could differ between "absent" and "not yours". */
+const FIXED_MESSAGES: Partial<Record<ApiErrorCode, string>> = {
+  JOB_NOT_FOUND: 'job not found',
+  TENANT_NOT_FOUND: 'tenant not found',
+  NOT_AUTHENTICATED: 'sign in required',
+};
+
+/**
+ * The ApiError for a thrown value, or undefined when it is unexpected (then: 500 INTERNAL, logged).
+ * Engine errors (QJxxx) carry user-facing messages by design; any other database error's text may
+ * hold internals (table names, values), so it is never passed through.
+ */
+export function toApiError(e: unknown): ApiError | undefined {
+  if (e instanceof ApiError) return e;
+  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : undefined;
+  if (!code) return undefined;
+  const ours = lookupSqlState(code);
+  if (ours) {
+    const headers: Record<string, string> = ours.name === 'QUEUE_QUOTA_EXCEEDED' ? { 'Retry-After': String(QUOTA_RETRY_AFTER_S) } : {};
+    return new ApiError(ours.name, FIXED_MESSAGES[ours.name] ?? (e as Error).message, headers);
+  }
+  if (RETRYABLE_PG_CODES.has(code) || code === '57014' /* statement_timeout */ || CONNECTION_ERRORS.has(code)) {
+    return new ApiError('UNAVAILABLE', 'the database is busy or unavailable; retry shortly', { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_S) }, e);
+  }
+  // Class 22 (data exception: bad timestamp, number out of range, ...) can only come from input that
+  // passed our validation but not Postgres's (e.g. 2026-02-30 in a cursor): the caller's fault.
+  if (code.startsWith('22')) return new ApiError('INVALID_ARGUMENT', 'a value is out of range or malformed');
+  return undefined;
+}
+
+function baseHeaders(c: Context<AppEnv>): Record<string, string> {
+  return {
+    'Content-Type': 'application/json; charset=utf-8',
+    // Responses hold tenant data for one user: never cache them in shared caches or the browser.
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    'x-trace-id': c.get('traceId'),
+  };
+}
+
+/** `{ data, meta: { trace_id, ...meta } }` with the given status. */
+export function jsonOk(c: Context<AppEnv>, data: unknown, status = 200, meta: Record<string, unknown> = {}): Response {
+  const body = JSON.stringify({ data, meta: { trace_id: c.get('traceId'), ...meta } });
+  return new Response(body, { status, headers: baseHeaders(c) });
+}
+
+/** `{ error: { code, message }, meta: { trace_id } }` with the error's status and headers. */
+export function jsonError(c: Context<AppEnv>, err: ApiError): Response {
+  const body = JSON.stringify({ error: { code: err.code, message: err.message }, meta: { trace_id: c.get('traceId') } });
+  return new Response(body, { status: err.status, headers: { ...baseHeaders(c), ...err.headers } });
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
+
+/**
+ * Reads the request body as JSON, at most maxBytes (413 beyond, without buffering the rest).
+ * Returns undefined for an empty body when not required. 415 when a body (or a required one) is not
+ * declared application/json; 400 for invalid JSON.
+ */
+export async function readJsonBody(c: Context<AppEnv>, opts: { required: boolean; maxBytes: number }): Promise<unknown> {
+  const req = c.req.raw;
+  const type = req.headers.get('content-type');
+  const length = req.headers.get('content-length');
+  const declaredEmpty = length !== null && /^\s*0\s*$/.test(length);
+  const mayHaveBody = req.body !== null && !declaredEmpty;
+  if (!mayHaveBody && !opts.required) return undefined;
+  if (!type || !JSON_TYPE.test(type.trim())) {
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+  }
+  if (length !== null && (!/^\s*\d+\s*$/.test(length) || Number(length) > opts.maxBytes)) {
+    throw new ApiError('PAYLOAD_TOO_LARGE', `the body is larger than ${opts.maxBytes} bytes`);
+  }
+  const text = await readTextCapped(req, opts.maxBytes);
+  if (text.trim() === '') {
+    if (opts.required) throw new ApiError('INVALID_ARGUMENT', 'a JSON body is required');
+    return undefined;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError('INVALID_ARGUMENT', 'the body is not valid JSON');
+  }
+}
+
+/** The body as UTF-8 text, failing with 413 as soon as it exceeds maxBytes (chunked bodies too). */
+async function readTextCapped(req: Request, maxBytes: number): Promise<string> {
+  if (!req.body) return '';
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new ApiError('PAYLOAD_TOO_LARGE', `the body is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(all);
+  } catch {
+    throw new ApiError('INVALID_ARGUMENT', 'the body is not valid UTF-8');
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The /jobs router (mounted at /jobs; auth and rate limiting already ran). Each handler validates its
+ * input, then does its work in one transaction as the caller.
+ *
+ *   GET  /jobs              list the caller's tenants' jobs (status, type, tenant_id, limit, cursor)
+ *   POST /jobs              enqueue                          201, or 200 for an idempotent repeat
+ *   GET  /jobs/:id          one job                          404 JOB_NOT_FOUND if absent or not visible
+ *   POST /jobs/:id/retry    retry a failed/cancelled job     body { extra_attempts? }
+ *   POST /jobs/:id/cancel   cancel
+ *
+ * `:id{[^/]*}` also matches an empty segment (`/jobs//cancel`), so it gets the same 400 as `abc`.
+ */
+import { Hono, type Context } from 'hono';
+import type { Db } from '../_shared/db.ts';
+import { ApiError, jsonOk, readJsonBody, type AppEnv } from '../_shared/http.ts';
+import { cancelJob, enqueueJob, getJob, listJobs, resolveTenant, retryJob } from './queries.ts';
+import { CancelBody, decodeCursor, encodeCursor, EnqueueBody, ListQuery, parseInput, parseJobId, RetryBody } from './schemas.ts';
+
+export interface JobsRouterDeps {
+  db: Db;
+  maxBodyBytes: number;
+}
+
+const ID = ':id{[^/]*}';
+
+/** 405 with Allow, for a known path called with another method. */
+function methodNotAllowed(allow: string) {
+  return (_c: Context<AppEnv>): never => {
+    throw new ApiError('METHOD_NOT_ALLOWED', `use ${allow}`, { Allow: allow });
+  };
+}
+
+export function createJobsRouter({ db, maxBodyBytes }: JobsRouterDeps): Hono<AppEnv> {
+  const r = new Hono<AppEnv>();
+
+  r.get('/', async (c) => {
+    const q = parseInput(ListQuery, c.req.query());
+    const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const { jobs, more } = await db.asUser(c.get('user'), (tx) => listJobs(tx, { ...q, after }));
+    const last = jobs.at(-1);
+    const nextCursor = more && last ? encodeCursor(last.created_at, last.id) : null;
+    return jsonOk(c, jobs, 200, { next_cursor: nextCursor });
+  });
+
+  r.post('/', async (c) => {
+    const body = parseInput(EnqueueBody, await readJsonBody(c, { required: true, maxBytes: maxBodyBytes }));
+    const user = c.get('user');
+    const envelope = { traceId: c.get('traceId'), requestId: c.get('requestId'), actorId: user.id };
+    const { job, created } = await db.asUser(user, async (tx) => {
+      const tenantId = await resolveTenant(tx, body.tenant_id);
+      return enqueueJob(tx, body, tenantId, envelope);
+    });
+    return jsonOk(c, job, created ? 201 : 200);
+  });
+
+  r.get(`/${ID}`, async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    const job = await db.asUser(c.get('user'), (tx) => getJob(tx, id));
+    if (!job) throw new ApiError('JOB_NOT_FOUND', 'job not found');
+    return jsonOk(c, job);
+  });
+
+  r.post(`/${ID}/retry`, async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    const body = parseInput(RetryBody, (await readJsonBody(c, { required: false, maxBytes: maxBodyBytes })) ?? {});
+    const job = await db.asUser(c.get('user'), (tx) => retryJob(tx, id, body.extra_attempts ?? 0));
+    return jsonOk(c, job);
+  });
+
+  r.post(`/${ID}/cancel`, async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    // No body is needed; one that is sent must still be well-formed JSON (and an empty object).
+    parseInput(CancelBody, (await readJsonBody(c, { required: false, maxBytes: maxBodyBytes })) ?? {});
+    const job = await db.asUser(c.get('user'), (tx) => cancelJob(tx, id));
+    return jsonOk(c, job);
+  });
+
+  r.all('/', methodNotAllowed('GET, POST'));
+  r.all(`/${ID}`, methodNotAllowed('GET'));
+  r.all(`/${ID}/retry`, methodNotAllowed('POST'));
+  r.all(`/${ID}/cancel`, methodNotAllowed('POST'));
+  return r;
+}
