@@ -209,40 +209,44 @@ end
 $$;
 
 /**
- * Inserts jobs from a JSON array of specs; returns (job_id, created) per spec, in input order.
+ * Inserts parsed job specs; returns (job_id, created) per spec, in input order.
  * created = false: the (tenant, idempotency_key) already had a job, which is returned instead (also
  * under concurrent calls: ON CONFLICT waits for the other insert and then yields to it).
- * Spec fields: tenant_id (required), type (required), payload, priority, run_at | delay_ms,
- * max_attempts, idempotency_key, trace_id, actor_id, request_id, backoff_base_ms, backoff_max_ms.
- * Runs as the caller: public.enqueue_jobs calls it for the service role, and the member-checked definer
- * helper calls it for signed-in users. Takes an advisory transaction lock per tenant that has
- * max_queued_jobs, which serialises that tenant's enqueues so the quota is exact.
- * Errors: QJ001, QJ002, QJ006, QJ007.
+ * Runs as the caller: the service path (supaqueue.insert_jobs) and the member-checked definer helper
+ * both end here. Takes an advisory transaction lock per tenant that has max_queued_jobs, which
+ * serialises that tenant's enqueues so the quota is exact. Errors: QJ002, QJ006.
  */
-create function supaqueue.insert_jobs(jobs jsonb) returns table (job_id uuid, created boolean)
+create function supaqueue.insert_job_specs(specs supaqueue.job_spec[]) returns table (job_id uuid, created boolean)
 language plpgsql volatile set search_path = ''
 as $$
 declare
-  v_specs supaqueue.job_spec[] := supaqueue.parse_job_specs(jobs);
+  v_specs supaqueue.job_spec[] := specs;
   v_tenant record;
+  v_new bigint;
   v_inserted uuid[];
 begin
-  if cardinality(v_specs) = 0 then return; end if;
+  if coalesce(cardinality(v_specs), 0) = 0 then return; end if;
   if exists (select 1 from unnest(v_specs) s where not exists (select 1 from public.tenants t where t.id = s.tenant_id)) then
     raise exception 'tenant not found' using errcode = 'QJ002';
   end if;
 
-  -- Quotas: serialise enqueues per limited tenant, then count its active jobs (fresh snapshot).
+  -- Quotas: serialise enqueues per limited tenant, then count (fresh snapshot, after the lock) its
+  -- active jobs and the jobs this call really adds: a repeat of an existing idempotency key adds
+  -- none, so retrying an enqueue that already succeeded returns its job even at the quota.
   for v_tenant in
-    select t.id, t.max_queued_jobs, count(*) as n
+    select distinct t.id, t.max_queued_jobs
     from unnest(v_specs) s join public.tenants t on t.id = s.tenant_id
     where t.max_queued_jobs is not null
-    group by t.id, t.max_queued_jobs order by t.id
+    order by t.id
   loop
     perform pg_advisory_xact_lock(hashtext('supaqueue.quota'), hashtext(v_tenant.id::text));
-    if (select count(*) from (select 1 from public.job_queue j
+    select count(distinct s.idempotency_key) + count(*) filter (where s.idempotency_key is null) into v_new
+    from unnest(v_specs) s
+    where s.tenant_id = v_tenant.id
+      and not exists (select 1 from public.job_queue j where j.tenant_id = s.tenant_id and j.idempotency_key = s.idempotency_key);
+    if v_new > 0 and (select count(*) from (select 1 from public.job_queue j
           where j.tenant_id = v_tenant.id and j.status in ('pending', 'processing')
-          limit v_tenant.max_queued_jobs) q) + v_tenant.n > v_tenant.max_queued_jobs then
+          limit v_tenant.max_queued_jobs) q) + v_new > v_tenant.max_queued_jobs then
       raise exception 'tenant has reached its limit of % queued jobs', v_tenant.max_queued_jobs
         using errcode = 'QJ006', detail = v_tenant.id::text;
     end if;
@@ -279,25 +283,37 @@ begin
 end
 $$;
 
+/**
+ * Inserts jobs from a JSON array of specs (the service path; also used by the scheduler). Spec fields:
+ * tenant_id (required), type (required), payload, priority, run_at | delay_ms, max_attempts,
+ * idempotency_key, trace_id, actor_id, request_id, backoff_base_ms, backoff_max_ms.
+ * Returns (job_id, created) per spec, in input order. Errors: QJ001, QJ002, QJ006, QJ007.
+ */
+create function supaqueue.insert_jobs(jobs jsonb) returns table (job_id uuid, created boolean)
+language sql volatile set search_path = ''
+as $$ select * from supaqueue.insert_job_specs(supaqueue.parse_job_specs(insert_jobs.jobs)) $$;
+
 /** Member path of enqueue: every tenant in the batch must be one the signed-in user belongs to. */
 create function supaqueue.insert_jobs_as_member(jobs jsonb) returns table (job_id uuid, created boolean)
 language plpgsql volatile security definer set search_path = ''
 as $$
 -- security definer: signed-in users have no INSERT grant on job_queue (by design); this checks
 -- membership for auth.uid() itself before inserting as the owner.
+declare
+  v_user uuid := (select auth.uid());
+  v_specs supaqueue.job_spec[];
 begin
-  if (select auth.uid()) is null then
+  if v_user is null then
     raise exception 'sign in required' using errcode = 'QJ008';
   end if;
-  if jobs is not null and jsonb_typeof(jobs) = 'array' and exists (
-       select 1 from jsonb_array_elements(jobs) e(j)
-       where jsonb_typeof(e.j) = 'object' and e.j ? 'tenant_id'
-         and not exists (select 1 from public.tenant_members m
-                         where m.user_id = (select auth.uid()) and m.tenant_id::text = e.j ->> 'tenant_id')) then
+  -- Parse first, so malformed input gets QJ001 (as on the service path), not QJ002.
+  v_specs := supaqueue.parse_job_specs(jobs);
+  if exists (select 1 from unnest(v_specs) s
+             where not exists (select 1 from public.tenant_members m where m.user_id = v_user and m.tenant_id = s.tenant_id)) then
     -- Same answer for "no such tenant" and "not your tenant": tenant ids do not leak.
     raise exception 'tenant not found' using errcode = 'QJ002';
   end if;
-  return query select * from supaqueue.insert_jobs(jobs);
+  return query select * from supaqueue.insert_job_specs(v_specs);
 end
 $$;
 revoke all on function supaqueue.insert_jobs_as_member(jsonb) from public, anon, service_role;
@@ -415,59 +431,66 @@ revoke all on function supaqueue.promote_due_jobs(integer) from public, anon, au
 grant execute on function supaqueue.promote_due_jobs(integer) to service_role;
 
 /**
- * Claims up to batch_size ready jobs for worker_id and leases them for lease_seconds.
- *
- * One statement: a FOR UPDATE SKIP LOCKED CTE holding every eligibility rule (ready, of the given types,
- * tenant below its concurrency limit), then one UPDATE ... RETURNING. Order: priority (higher first),
- * then the fair tag, which serves tenants round-robin. Per-tenant concurrency limits are exact: the
- * tenant's counter row is locked (SKIP LOCKED) and incremented in the same statement, so two claimers
- * can never both take a tenant's last free slot. Each claimed job gets attempts + 1, started_at, and a
- * fresh lease (lease_id, locked_until) that fences its settle calls.
- * service_role only. Errors: QJ001.
+ * The claim when no tenant has a concurrency limit: one FOR UPDATE SKIP LOCKED pick of the first ready
+ * jobs in (priority desc, fair tag) order and one UPDATE that leases them. Rows another claimer holds
+ * are skipped, never waited for. See public.claim_jobs.
  */
-create function public.claim_jobs(
-  worker_id text,
-  types text[] default null,
-  batch_size integer default 10,
-  lease_seconds double precision default 30
-) returns setof public.job_queue
+create function supaqueue.claim_unlimited(worker_id text, types text[], batch_size integer, lease_seconds double precision)
+returns setof public.job_queue
 language plpgsql volatile set search_path = ''
 as $$
 begin
-  if claim_jobs.worker_id is null or char_length(claim_jobs.worker_id) not between 1 and 200 then
-    perform supaqueue.invalid('worker_id must be 1-200 characters');
-  end if;
-  if claim_jobs.batch_size is null or claim_jobs.batch_size not between 1 and 1000 then
-    perform supaqueue.invalid('batch_size must be between 1 and 1000');
-  end if;
-  if claim_jobs.lease_seconds is null or claim_jobs.lease_seconds not between 0.1 and 86400 then
-    perform supaqueue.invalid('lease_seconds must be between 0.1 and 86400');
-  end if;
+  return query
+  with picked as materialized (
+    select j.id
+    from public.job_queue j
+    where j.status = 'pending'
+      and j.fair_key is not null
+      and (claim_unlimited.types is null or j.type = any (claim_unlimited.types))
+    order by j.priority desc, j.fair_key
+    limit claim_unlimited.batch_size
+    for update of j skip locked
+  )
+  update public.job_queue j
+     set status = 'processing',
+         attempts = j.attempts + 1,
+         worker_id = claim_unlimited.worker_id,
+         lease_id = gen_random_uuid(),
+         locked_until = now() + make_interval(secs => claim_unlimited.lease_seconds),
+         started_at = now(),
+         updated_at = now()
+    from picked p
+   where j.id = p.id
+  returning j.*;
+end
+$$;
 
-  -- Housekeeping that makes work claimable, each a single index probe when there is nothing to do:
-  -- expired leases back to pending (so a dead worker's jobs run again at the next claim of any live
-  -- worker, not at the next maintenance run), then due delayed/retrying jobs into the ready line.
-  if exists (select 1 from public.job_queue j where j.status = 'processing' and j.locked_until < now()) then
-    perform public.reclaim_expired_jobs(greatest(claim_jobs.batch_size * 4, 100));
-  end if;
-  perform supaqueue.promote_due_jobs(greatest(claim_jobs.batch_size * 4, 100));
-
+/**
+ * The claim when some tenants have max_concurrent_jobs: like claim_unlimited, plus exact limits. The
+ * pick skips tenants whose counter is full; the counter rows of the limited tenants among the picked
+ * jobs are locked (SKIP LOCKED: a counter another claimer holds means "not now" for that tenant) and
+ * raised in the same statement that leases the jobs, so two claimers can never both take a tenant's
+ * last free slot. FOR UPDATE reads the counter's latest committed version, so `room` also counts claims
+ * committed after this statement's snapshot. Picked jobs beyond a tenant's room are left pending.
+ */
+create function supaqueue.claim_limited(worker_id text, types text[], batch_size integer, lease_seconds double precision)
+returns setof public.job_queue
+language plpgsql volatile set search_path = ''
+as $$
+begin
   return query
   with candidates as materialized (
     select j.id, j.tenant_id, j.priority, j.fair_key
     from public.job_queue j
     where j.status = 'pending'
       and j.fair_key is not null
-      and (claim_jobs.types is null or j.type = any (claim_jobs.types))
+      and (claim_limited.types is null or j.type = any (claim_limited.types))
       and not exists (select 1 from supaqueue.tenant_limits l where l.tenant_id = j.tenant_id and l.running >= l.max_running)
     order by j.priority desc, j.fair_key
-    limit claim_jobs.batch_size
+    limit claim_limited.batch_size
     for update of j skip locked
   ),
   limited as materialized (
-    -- Counter rows of limited tenants among the candidates, locked; a locked one is skipped (its jobs
-    -- wait for the next claim). FOR UPDATE returns the row's latest committed version, so `running`
-    -- counts claims committed after this statement's snapshot too.
     select l.tenant_id, l.max_running - l.running as room
     from supaqueue.tenant_limits l
     where l.tenant_id in (select c.tenant_id from candidates c)
@@ -491,9 +514,9 @@ begin
   update public.job_queue j
      set status = 'processing',
          attempts = j.attempts + 1,
-         worker_id = claim_jobs.worker_id,
+         worker_id = claim_limited.worker_id,
          lease_id = gen_random_uuid(),
-         locked_until = now() + make_interval(secs => claim_jobs.lease_seconds),
+         locked_until = now() + make_interval(secs => claim_limited.lease_seconds),
          started_at = now(),
          updated_at = now()
     from chosen ch
@@ -501,13 +524,87 @@ begin
   returning j.*;
 end
 $$;
+
+/**
+ * Claims up to batch_size ready jobs for worker_id and leases them for lease_seconds.
+ *
+ * Order: priority (higher first), then the fair tag, which serves tenants round-robin. Each claimed job
+ * gets attempts + 1, started_at, and a fresh lease (lease_id, locked_until) that fences its settle
+ * calls. First, housekeeping that makes work claimable: expired leases go back to pending (so a dead
+ * worker's jobs run again at the next claim of any live worker, not at the next maintenance run), and
+ * due delayed/retrying jobs join the ready line; one statement of index probes when there is nothing
+ * to do. Then the claim itself: a single SKIP LOCKED statement (claim_unlimited) unless some tenant has
+ * a concurrency limit (claim_limited). A limited pick can leave part of the batch empty (jobs of a
+ * tenant beyond its free slots), so it is repeated, at most 3 passes, to fill the batch from others.
+ * service_role only. Errors: QJ001.
+ */
+create function public.claim_jobs(
+  worker_id text,
+  types text[] default null,
+  batch_size integer default 10,
+  lease_seconds double precision default 30
+) returns setof public.job_queue
+language plpgsql volatile set search_path = ''
+as $$
+declare
+  v_expired boolean;
+  v_due boolean;
+  v_limits boolean;
+  v_claimed integer := 0;
+  v_n integer;
+begin
+  if claim_jobs.worker_id is null or char_length(claim_jobs.worker_id) not between 1 and 200 then
+    perform supaqueue.invalid('worker_id must be 1-200 characters');
+  end if;
+  if claim_jobs.batch_size is null or claim_jobs.batch_size not between 1 and 1000 then
+    perform supaqueue.invalid('batch_size must be between 1 and 1000');
+  end if;
+  if claim_jobs.lease_seconds is null or claim_jobs.lease_seconds not between 0.1 and 86400 then
+    perform supaqueue.invalid('lease_seconds must be between 0.1 and 86400');
+  end if;
+
+  select exists (select 1 from public.job_queue j where j.status = 'processing' and j.locked_until < now()),
+         exists (select 1 from public.job_queue j where j.status = 'pending' and j.fair_key is null and j.scheduled_at <= now()),
+         exists (select 1 from supaqueue.tenant_limits l)
+    into v_expired, v_due, v_limits;
+  if v_expired then
+    perform public.reclaim_expired_jobs(greatest(claim_jobs.batch_size * 4, 100));
+    v_due := true;
+  end if;
+  if v_due then
+    perform supaqueue.promote_due_jobs(greatest(claim_jobs.batch_size * 4, 100));
+  end if;
+
+  if not v_limits then
+    return query select * from supaqueue.claim_unlimited(claim_jobs.worker_id, claim_jobs.types, claim_jobs.batch_size, claim_jobs.lease_seconds);
+    return;
+  end if;
+  for pass in 1..3 loop
+    return query select * from supaqueue.claim_limited(claim_jobs.worker_id, claim_jobs.types, claim_jobs.batch_size - v_claimed, claim_jobs.lease_seconds);
+    get diagnostics v_n = row_count;
+    v_claimed := v_claimed + v_n;
+    exit when v_n = 0 or v_claimed >= claim_jobs.batch_size;
+  end loop;
+end
+$$;
 revoke all on function public.claim_jobs(text, text[], integer, double precision) from public, anon, authenticated;
 grant execute on function public.claim_jobs(text, text[], integer, double precision) to service_role;
+revoke all on function supaqueue.claim_unlimited(text, text[], integer, double precision),
+  supaqueue.claim_limited(text, text[], integer, double precision) from public, anon, authenticated;
+grant execute on function supaqueue.claim_unlimited(text, text[], integer, double precision),
+  supaqueue.claim_limited(text, text[], integer, double precision) to service_role;
 
 -- ---------------------------------------------------------------------------------------------------
 -- Settle: complete, fail, release. Each applies only where the caller still holds the lease
--- (status = 'processing' and lease_id matches); a stale or repeated call changes nothing and the job
--- is absent from the returned rows, which is how the caller learns its lease was lost.
+-- (lease_id matches); a stale or repeated call changes nothing and the job is absent from the returned
+-- rows, which is how the caller learns its lease was lost.
+--
+-- The lease_id match alone is the fence: a job has a lease_id only while it is processing (every
+-- transition out of processing clears it, and a claim always mints a new one). The settles and the
+-- heartbeat deliberately do not repeat `status = 'processing'`: with it, the planner may drive the
+-- UPDATE from the partial lease index (estimated tiny when statistics were taken on an idle queue)
+-- and probe the input array once per processing job, which is quadratic under load; without it, the
+-- only path is one primary-key probe per input row.
 -- ---------------------------------------------------------------------------------------------------
 
 /** Raises QJ001 unless the arrays are non-null and of one length. */
@@ -543,7 +640,7 @@ begin
        set status = 'completed', result = i.result, completed_at = now(), updated_at = now(),
            lease_id = null, locked_until = null, cancel_requested_at = null, fair_key = null
       from input i
-     where j.id = i.id and j.lease_id = i.lease_id and j.status = 'processing'
+     where j.id = i.id and j.lease_id = i.lease_id
     returning j.id, j.tenant_id
   )
   select array_agg(d.id), array_agg(d.tenant_id) into v_ids, v_tenants from done d;
@@ -589,7 +686,6 @@ returns table (id uuid, status public.job_status, scheduled_at timestamptz)
 language plpgsql volatile set search_path = ''
 as $$
 declare
-  v_rows record;
   v_ids uuid[];
   v_status public.job_status[];
   v_sched timestamptz[];
@@ -597,29 +693,29 @@ declare
 begin
   perform supaqueue.check_same_length(cardinality(ids), cardinality(lease_ids), cardinality(errors));
   perform supaqueue.check_same_length(cardinality(ids), coalesce(cardinality(retryable), cardinality(ids)));
+  -- The next status is decided from the row version the UPDATE locks (not from an earlier snapshot),
+  -- so a cancel_job committed while this call waited for the row is honoured.
   with input as (
     select t.id, t.lease_id, left(coalesce(t.error, 'unknown error'), 4000) as error, coalesce(t.retryable, true) as retryable
     from unnest(fail_jobs.ids, fail_jobs.lease_ids, fail_jobs.errors,
                 coalesce(fail_jobs.retryable, array_fill(true, array[cardinality(fail_jobs.ids)]))) as t(id, lease_id, error, retryable)
   ),
-  decided as (
-    select i.*, j.attempts, j.worker_id,
-           supaqueue.next_status_after_failure(j.cancel_requested_at is not null, i.retryable, j.attempts, j.max_attempts) as next,
-           supaqueue.backoff_delay(j.attempts, j.backoff_base_ms, j.backoff_max_ms) as delay
-    from input i join public.job_queue j on j.id = i.id
-  ),
   done as (
     update public.job_queue j
-       set status = d.next,
-           scheduled_at = case when d.next = 'pending' then now() + d.delay else j.scheduled_at end,
-           completed_at = case when d.next = 'pending' then null else now() end,
+       set status = supaqueue.next_status_after_failure(j.cancel_requested_at is not null, i.retryable, j.attempts, j.max_attempts),
+           scheduled_at = case
+             when supaqueue.next_status_after_failure(j.cancel_requested_at is not null, i.retryable, j.attempts, j.max_attempts) = 'pending'
+             then now() + supaqueue.backoff_delay(j.attempts, j.backoff_base_ms, j.backoff_max_ms) else j.scheduled_at end,
+           completed_at = case
+             when supaqueue.next_status_after_failure(j.cancel_requested_at is not null, i.retryable, j.attempts, j.max_attempts) = 'pending'
+             then null else now() end,
            fair_key = null, lease_id = null, locked_until = null, cancel_requested_at = null,
-           last_error = d.error,
+           last_error = i.error,
            errors = supaqueue.append_error(j.errors, jsonb_build_object(
-             'attempt', j.attempts, 'at', now(), 'error', d.error, 'worker_id', j.worker_id, 'retryable', d.retryable)),
+             'attempt', j.attempts, 'at', now(), 'error', i.error, 'worker_id', j.worker_id, 'retryable', i.retryable)),
            updated_at = now()
-      from decided d
-     where j.id = d.id and j.lease_id = d.lease_id and j.status = 'processing'
+      from input i
+     where j.id = i.id and j.lease_id = i.lease_id
     returning j.id, j.status, j.scheduled_at, j.tenant_id
   )
   select array_agg(x.id), array_agg(x.status), array_agg(x.scheduled_at), array_agg(x.tenant_id)
@@ -660,7 +756,7 @@ begin
            attempts = greatest(j.attempts - 1, 0), scheduled_at = now(), fair_key = null,
            lease_id = null, locked_until = null, cancel_requested_at = null, updated_at = now()
       from unnest(release_jobs.ids, release_jobs.lease_ids) as t(id, lease_id)
-     where j.id = t.id and j.lease_id = t.lease_id and j.status = 'processing'
+     where j.id = t.id and j.lease_id = t.lease_id
     returning j.id, j.tenant_id
   )
   select array_agg(d.id), array_agg(d.tenant_id) into v_ids, v_tenants from done d;
@@ -696,7 +792,7 @@ begin
     update public.job_queue j
        set locked_until = now() + make_interval(secs => heartbeat_jobs.lease_seconds)
       from input i
-     where j.id = i.id and j.lease_id = i.lease_id and j.status = 'processing'
+     where j.id = i.id and j.lease_id = i.lease_id
     returning j.id, j.cancel_requested_at, j.locked_until
   )
   select i.id, e.id is not null, coalesce(e.cancel_requested_at is not null, false), e.locked_until
@@ -719,7 +815,7 @@ begin
     perform supaqueue.invalid('progress must be a JSON object under 4 KiB; percent a number 0..100');
   end if;
   update public.job_queue j set progress = set_job_progress.progress, updated_at = now()
-   where j.id = set_job_progress.id and j.lease_id = set_job_progress.lease_id and j.status = 'processing';
+   where j.id = set_job_progress.id and j.lease_id = set_job_progress.lease_id;
   get diagnostics v_found = row_count;
   return v_found;
 end
@@ -741,6 +837,9 @@ as $$
 declare
   v_job public.job_queue;
 begin
+  if lock_job_for_caller.job_id is null then
+    perform supaqueue.invalid('job_id is required');
+  end if;
   select * into v_job from public.job_queue j where j.id = job_id for update;
   if v_job.id is null
      or (lock_job_for_caller.user_id is not null
@@ -752,6 +851,8 @@ begin
 end
 $$;
 revoke all on function supaqueue.lock_job_for_caller(uuid, uuid) from public, anon, authenticated;
+-- The service path of retry/cancel runs as service_role (security invoker) and calls it directly.
+grant execute on function supaqueue.lock_job_for_caller(uuid, uuid) to service_role;
 
 /**
  * The retry rule: failed and cancelled jobs go back to pending, runnable now. If the job has used all
@@ -762,11 +863,13 @@ create function supaqueue.retry_job(job_id uuid, extra_attempts integer, user_id
 language plpgsql volatile set search_path = ''
 as $$
 declare
-  v_job public.job_queue := supaqueue.lock_job_for_caller(job_id, user_id);
+  v_job public.job_queue;
 begin
+  -- Arguments first: a bad call gets QJ001 whether or not the job exists.
   if extra_attempts is null or extra_attempts not between 0 and 100 then
     perform supaqueue.invalid('extra_attempts must be between 0 and 100');
   end if;
+  v_job := supaqueue.lock_job_for_caller(job_id, user_id);
   if v_job.status not in ('failed', 'cancelled') then
     raise exception 'only failed or cancelled jobs can be retried (job is %)', v_job.status using errcode = 'QJ004';
   end if;
@@ -972,12 +1075,14 @@ grant execute on function public.run_maintenance(interval, integer) to service_r
 -- Helpers that no API role calls directly.
 revoke all on function supaqueue.invalid(text), supaqueue.backoff_delay(integer, integer, integer),
   supaqueue.append_error(jsonb, jsonb), supaqueue.fair_base(uuid, smallint), supaqueue.release_running(uuid[]),
-  supaqueue.parse_job_specs(jsonb), supaqueue.insert_jobs(jsonb), supaqueue.check_same_length(integer, integer, integer),
+  supaqueue.parse_job_specs(jsonb), supaqueue.insert_job_specs(supaqueue.job_spec[]), supaqueue.insert_jobs(jsonb),
+  supaqueue.check_same_length(integer, integer, integer),
   supaqueue.next_status_after_failure(boolean, boolean, integer, integer)
   from public, anon, authenticated;
 grant execute on function supaqueue.invalid(text), supaqueue.backoff_delay(integer, integer, integer),
   supaqueue.append_error(jsonb, jsonb), supaqueue.fair_base(uuid, smallint), supaqueue.release_running(uuid[]),
-  supaqueue.parse_job_specs(jsonb), supaqueue.insert_jobs(jsonb), supaqueue.check_same_length(integer, integer, integer),
+  supaqueue.parse_job_specs(jsonb), supaqueue.insert_job_specs(supaqueue.job_spec[]), supaqueue.insert_jobs(jsonb),
+  supaqueue.check_same_length(integer, integer, integer),
   supaqueue.next_status_after_failure(boolean, boolean, integer, integer)
   to service_role;
 revoke all on function supaqueue.caller_kind() from public, anon;
