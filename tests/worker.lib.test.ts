@@ -1,0 +1,265 @@
+/**
+ * The worker library in-process against a real database: results, failures, progress, cancellation,
+ * lease loss, wake-ups (LISTEN and polling), and how it becomes service_role.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import postgres from 'postgres';
+import { createWorker, JobAbortedError, PermanentError, WorkerConfigError, type Handlers, type WorkerOptions, type Worker } from '../worker/index.ts';
+import { asService, createTestDatabase, enqueueMany, makeTenant, type TestDatabase } from './helpers/db.ts';
+import { uniqueName, waitFor } from './helpers/worker.ts';
+
+let db: TestDatabase;
+let tenant: string;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  tenant = await makeTenant(db.sql);
+});
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+async function run(handlers: Handlers, opts: Partial<WorkerOptions> = {}): Promise<Worker> {
+  const w = createWorker({ connection: db.url, handlers, logger: pino({ level: 'silent' }), pollIntervalMs: 100, maintenanceIntervalMs: false, ...opts });
+  workers.push(w);
+  await w.start();
+  return w;
+}
+
+async function enqueue(type: string, spec: Record<string, unknown> = {}): Promise<string> {
+  const [id] = await enqueueMany(db.sql, tenant, 1, { type, ...spec });
+  return id;
+}
+
+type Row = { status: string; attempts: number; result: any; last_error: string | null; errors: any[]; progress: any; worker_id: string | null };
+const row = async (id: string): Promise<Row> => (await db.sql<Row[]>`select * from public.job_queue where id = ${id}`)[0];
+const until = (id: string, status: string, timeoutMs = 15_000) =>
+  waitFor(async () => { const r = await row(id); return r.status === status && r; }, { timeoutMs, message: `job ${id} ${status}` });
+
+/** A promise the test resolves: lets a handler wait for the test. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => { open = r; });
+  return { wait, open };
+}
+
+describe('handler outcomes', () => {
+  it('stores the return value as the result and passes the job envelope in ctx', async () => {
+    await run({ 'lib.result': async (job, ctx) => ({ echo: job.payload, tenantId: ctx.tenantId, traceId: ctx.traceId, actorId: ctx.actorId, requestId: ctx.requestId, attempt: ctx.attempt, maxAttempts: ctx.maxAttempts }) });
+    const id = await enqueue('lib.result', { payload: { a: 1 }, trace_id: 'trace-1', actor_id: 'actor-1', request_id: 'req-1', max_attempts: 4 });
+    const r = await until(id, 'completed');
+    expect(r.result).toEqual({ echo: { a: 1 }, tenantId: tenant, traceId: 'trace-1', actorId: 'actor-1', requestId: 'req-1', attempt: 1, maxAttempts: 4 });
+  });
+
+  it('fails a job whose type has no handler permanently, naming the type', async () => {
+    await run({ 'lib.known': async () => null });
+    const id = await enqueue('lib.unknown', { max_attempts: 3 });
+    const r = await until(id, 'failed');
+    expect(r.attempts).toBe(1);
+    expect(r.last_error).toContain('no handler for job type "lib.unknown"');
+    expect(r.errors).toMatchObject([{ attempt: 1, retryable: false }]);
+  });
+
+  it('fails permanently on PermanentError, whatever attempts are left', async () => {
+    await run({ 'lib.permanent': async () => { throw new PermanentError('bad payload'); } });
+    const id = await enqueue('lib.permanent', { max_attempts: 5 });
+    const r = await until(id, 'failed');
+    expect(r.attempts).toBe(1);
+    expect(r.last_error).toBe('PermanentError: bad payload');
+  });
+
+  it('fails permanently on any error with retryable = false', async () => {
+    await run({ 'lib.not-retryable': async () => { throw Object.assign(new Error('nope'), { retryable: false }); } });
+    const id = await enqueue('lib.not-retryable', { max_attempts: 5 });
+    const r = await until(id, 'failed');
+    expect(r.attempts).toBe(1);
+  });
+
+  it('fails a job whose result is too large to store, without holding back the rest of its settle batch', async () => {
+    await run({ 'lib.big': async (job) => (job.payload.big ? 'x'.repeat(1_100_000) : 'small') }, { settleIntervalMs: 200 });
+    const [big, small] = await Promise.all([enqueue('lib.big', { payload: { big: true } }), enqueue('lib.big', { payload: { big: false } })]);
+    const r = await until(big, 'failed');
+    expect(r.attempts).toBe(1);
+    expect(r.last_error).toMatch(/^result could not be stored: /);
+    expect((await until(small, 'completed')).result).toBe('small');
+  });
+
+  it('retries a thrown error and completes on a later attempt', async () => {
+    await run({ 'lib.flaky': async (_job, ctx) => { if (ctx.attempt < 2) throw new Error('first try fails'); return { attempt: ctx.attempt }; } });
+    const id = await enqueue('lib.flaky', { backoff_base_ms: 0, backoff_max_ms: 0 });
+    const r = await until(id, 'completed');
+    expect(r.result).toEqual({ attempt: 2 });
+    expect(r.errors).toMatchObject([{ attempt: 1, error: 'first try fails', retryable: true }]);
+  });
+});
+
+describe('claiming', () => {
+  it('claims only the configured types', async () => {
+    await run({ 'lib.mine': async () => 'mine', 'lib.theirs': async () => 'theirs' }, { types: ['lib.mine'] });
+    const theirs = await enqueue('lib.theirs');
+    await until(await enqueue('lib.mine'), 'completed');
+    await new Promise((r) => setTimeout(r, 300)); // a few more polls
+    expect((await row(theirs)).status).toBe('pending');
+  });
+});
+
+describe('while a job runs', () => {
+  it('records ctx.progress on the row', async () => {
+    const g = gate();
+    await run({ 'lib.progress': async (_job, ctx) => { await ctx.progress({ percent: 40, message: 'halfway' }); await g.wait; return null; } });
+    const id = await enqueue('lib.progress');
+    const r = await waitFor(async () => { const x = await row(id); return x.progress && x; });
+    g.open();
+    expect(r.status).toBe('processing');
+    expect(r.progress).toEqual({ percent: 40, message: 'halfway' });
+    await until(id, 'completed');
+  });
+
+  it('aborts ctx.signal when the job is cancelled, and ends it cancelled', async () => {
+    let seen: unknown;
+    const running = gate();
+    await run({
+      'lib.cancel': async (_job, ctx) => {
+        running.open();
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+        seen = ctx.signal.reason;
+        throw ctx.signal.reason;
+      },
+    });
+    const id = await enqueue('lib.cancel', { max_attempts: 3 });
+    await running.wait;
+    await asService(db.sql, (tx) => tx`select * from public.cancel_job(${id})`);
+    const r = await until(id, 'cancelled');
+    expect(seen).toBeInstanceOf(JobAbortedError);
+    expect((seen as JobAbortedError).kind).toBe('cancelled');
+    expect(r.attempts).toBe(1);
+  });
+
+  it('aborts ctx.signal when the lease is lost, and drops the late result', async () => {
+    let seen: unknown;
+    const running = gate();
+    const aborted = gate();
+    // Concurrency 1: the worker has no free slot, so only the "thief" below can take the job over.
+    await run({
+      'lib.lease': async (_job, ctx) => {
+        running.open();
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+        seen = ctx.signal.reason;
+        aborted.open();
+        return { late: true }; // must not be stored
+      },
+    }, { concurrency: 1 });
+    const id = await enqueue('lib.lease');
+    await running.wait;
+    // Expire the lease and let another worker's claim reclaim and take the job, in one transaction so
+    // our worker's heartbeat cannot extend the lease in between.
+    await db.sql.begin(async (tx) => {
+      await tx`update public.job_queue set locked_until = now() - interval '1 second' where id = ${id}`;
+      await tx`set local role service_role`;
+      const claimed = await tx`select id from public.claim_jobs('thief', array['lib.lease'], 1, 60)`;
+      expect(claimed.map((c) => c.id)).toEqual([id]);
+    });
+    await aborted.wait;
+    expect((seen as JobAbortedError).kind).toBe('lease-lost');
+    await new Promise((r) => setTimeout(r, 300)); // room for a (wrong) settle to land
+    const r = await row(id);
+    expect(r).toMatchObject({ status: 'processing', worker_id: 'thief', result: null });
+  });
+});
+
+describe('wake-ups', () => {
+  const listeners = async (appName: string) => (await db.sql<{ pid: number }[]>`
+    select pid from pg_stat_activity where application_name = ${appName} and query ilike 'listen%'`).map((r) => r.pid);
+
+  it('picks up new work on NOTIFY, long before the next poll', async () => {
+    const w = await run({ 'lib.notify': async () => null }, { pollIntervalMs: 60_000, listen: true });
+    await waitFor(async () => (await listeners(`supaqueue-worker ${w.id}`)).length === 1);
+    await until(await enqueue('lib.notify'), 'completed'); // the worker is now idle in its 60 s wait
+    const started = Date.now();
+    await until(await enqueue('lib.notify'), 'completed', 10_000);
+    console.info(`[worker.lib] NOTIFY wake-up to completion: ${Date.now() - started} ms (poll interval 60 s)`);
+  });
+
+  it('LISTENs again after its connection is killed', async () => {
+    const w = await run({ 'lib.relisten': async () => null }, { pollIntervalMs: 60_000, listen: true });
+    const [first] = await waitFor(async () => { const p = await listeners(`supaqueue-worker ${w.id}`); return p.length === 1 && p; });
+    await db.sql`select pg_terminate_backend(${first})`;
+    await waitFor(async () => { const p = await listeners(`supaqueue-worker ${w.id}`); return p.length === 1 && p[0] !== first; });
+    await until(await enqueue('lib.relisten'), 'completed'); // the re-LISTEN itself wakes the loop once
+    await until(await enqueue('lib.relisten'), 'completed', 10_000);
+  });
+
+  it('processes everything by polling alone with listen: false', async () => {
+    const w = await run({ 'lib.poll': async (job) => job.payload.i }, { listen: false, concurrency: 8 });
+    const ids = await enqueueMany(db.sql, tenant, 200, { type: 'lib.poll' });
+    await waitFor(async () => {
+      const [c] = await db.sql<{ n: number }[]>`select count(*)::int as n from public.job_queue where id = any (${ids}::uuid[]) and status = 'completed'`;
+      return c.n === ids.length;
+    }, { timeoutMs: 30_000 });
+    expect(await listeners(`supaqueue-worker ${w.id}`)).toEqual([]);
+  });
+});
+
+describe('connection and role', () => {
+  const roles: string[] = [];
+  afterAll(async () => {
+    for (const r of roles) await db.sql.unsafe(`drop role if exists ${r}`);
+  });
+  /** A login role with no privileges of its own: it can work only by switching to service_role. */
+  async function loginRole(memberOfServiceRole: boolean): Promise<string> {
+    const name = uniqueName('wk_login');
+    roles.push(name);
+    await db.sql.unsafe(`create role ${name} login noinherit password 'pw' ${memberOfServiceRole ? 'in role service_role' : ''}`);
+    const u = new URL(db.url);
+    u.username = name;
+    u.password = 'pw';
+    return u.toString();
+  }
+
+  it.each(['none', 'transaction'] as const)('works as service_role from a login role that is only its member (pooler: %s)', async (pooler) => {
+    const url = await loginRole(true);
+    const w = createWorker({ connection: url, pooler, handlers: { [`lib.role-${pooler}`]: async () => 'ok' }, logger: pino({ level: 'silent' }), maintenanceIntervalMs: false, pollIntervalMs: 100 });
+    workers.push(w);
+    await w.start();
+    const r = await until(await enqueue(`lib.role-${pooler}`), 'completed');
+    expect(r.result).toBe('ok');
+  });
+
+  it('rejects start() when the login role may not become service_role', async () => {
+    const url = await loginRole(false);
+    const w = createWorker({ connection: url, handlers: { 'lib.x': async () => null }, logger: pino({ level: 'silent' }), maintenanceIntervalMs: false });
+    await expect(w.start()).rejects.toMatchObject({ code: '42501' });
+  });
+
+  it('accepts an existing postgres.js client and sets the role per transaction', async () => {
+    const url = await loginRole(true);
+    const client = postgres(url, { max: 3, onnotice: () => {} });
+    try {
+      await run({ 'lib.client': async () => 'done' }, { connection: client });
+      const r = await until(await enqueue('lib.client'), 'completed');
+      expect(r.result).toBe('done');
+    } finally {
+      await Promise.all(workers.splice(0).map((w) => w.stop()));
+      await client.end();
+    }
+  });
+
+  it('rejects invalid options, listing every problem', () => {
+    let error: unknown;
+    try {
+      createWorker({ connection: db.url, handlers: {}, concurrency: 0, leaseSeconds: 1, heartbeatIntervalMs: 2000 });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(WorkerConfigError);
+    expect((error as Error).message).toMatch(/handlers/);
+    expect((error as Error).message).toMatch(/concurrency/);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * Errors the worker gives handlers, and how the worker tells transient database trouble (retry the call
+ * after a pause) from everything else (a bug or a rule of the queue: do not repeat it).
+ */
+import { RETRYABLE_PG_CODES } from '../supabase/functions/_shared/errors.ts';
+
+/**
+ * Throw this (or any error with `retryable = false`) from a handler to fail the job for good, whatever
+ * attempts it has left: retrying would fail the same way (bad payload, missing resource, ...).
+ */
+export class PermanentError extends Error {
+  readonly retryable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PermanentError';
+  }
+}
+
+/** Why the worker aborted a handler's ctx.signal; decides what is reported for the job. */
+export type AbortCause =
+  | 'lease-lost' // another worker holds the job now: the result is dropped, nothing is reported
+  | 'cancelled' // cancel_job was called: reported through fail_jobs, which ends it `cancelled`
+  | 'timeout' // the handler ran longer than jobTimeoutMs: a retryable failure
+  | 'shutdown'; // stop() ran out of grace: released, so it runs again without losing an attempt
+
+/** The reason a handler's ctx.signal carries; `signal.throwIfAborted()` throws it. */
+export class JobAbortedError extends Error {
+  constructor(readonly kind: AbortCause, message: string) {
+    super(message);
+    this.name = 'JobAbortedError';
+  }
+}
+
+/** false when the error says retrying cannot help (PermanentError, or `retryable === false`). */
+export function isRetryableHandlerError(err: unknown): boolean {
+  return !(typeof err === 'object' && err !== null && (err as { retryable?: unknown }).retryable === false);
+}
+
+/** The text stored in last_error / the error history: "Name: message" (plain "message" for Error). */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message || err.name;
+  }
+  try {
+    return typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}
+
+// Errors postgres.js raises itself when the socket is gone or never came up, plus Node's socket errors.
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ENOTFOUND', 'EAI_AGAIN', 'ENOENT',
+]);
+
+/**
+ * True for failures worth repeating the same call for after a pause: the connection dropped, Postgres is
+ * restarting or shutting down, too many connections, serialization/deadlock. Every worker call is safe
+ * to repeat (the SQL fences settles by lease), so the only risk of a false "true" is a wasted retry;
+ * a false "false" would drop a settle, so unknown socket-level errors count as transient.
+ */
+export function isTransientDbError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; severity?: unknown; name?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const fromServer = e.name === 'PostgresError' || typeof e.severity === 'string';
+  if (!fromServer) return CONNECTION_CODES.has(code) || code.startsWith('E');
+  // Class 08 (connection exception), 57P0x (shutdown/restart), 53xxx (resources) are all transient.
+  return RETRYABLE_PG_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code.startsWith('53');
+}
+
+/** Exponential backoff with jitter for repeated database failures: ~100 ms doubling, capped at maxMs. */
+export function backoffMs(failures: number, maxMs = 5000): number {
+  const base = Math.min(maxMs, 100 * 2 ** Math.max(0, Math.min(failures - 1, 16)));
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
