@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import postgres from 'postgres';
 import { apiKey, LOCAL_API_PORT, LOCAL_API_URL, LOCAL_JWT_SECRET, userToken } from './lib/keys.ts';
 import { portInUse, startEmbeddedPostgres, type EmbeddedHandle } from './lib/pg.ts';
 import { bootstrapSupabasePlatform, resetDatabase, ROOT, runSupabase } from './lib/stack.ts';
@@ -28,11 +29,11 @@ async function startDatabase(): Promise<{ url: string; embedded?: EmbeddedHandle
   if (await portInUse(DB_PORT)) {
     throw new Error(`port ${DB_PORT} is in use (another \`npm start\` or \`supabase start\`?). Stop it, or set SUPAQUEUE_DB_PORT or DATABASE_URL.`);
   }
-  const dataDir = path.join(ROOT, '.data/pg');
-  const fresh = !fs.existsSync(path.join(dataDir, 'PG_VERSION'));
-  const embedded = await startEmbeddedPostgres({ dataDir, port: DB_PORT });
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(ROOT, '.data/pg'), port: DB_PORT });
   await bootstrapSupabasePlatform(embedded.url);
-  if (fresh) {
+  // Fresh = no migration was ever recorded (not "no data directory"): a first start that stopped
+  // before its reset finished is reset again instead of being left without a seed.
+  if (!(await migrationsRecorded(embedded.url))) {
     log('applying migrations and seed (supabase db reset)');
     await resetDatabase(embedded.url);
   } else {
@@ -40,6 +41,18 @@ async function startDatabase(): Promise<{ url: string; embedded?: EmbeddedHandle
     await runSupabase(['migration', 'up', `--remote=${embedded.url}`, '--include-all']);
   }
   return { url: embedded.url, embedded };
+}
+
+async function migrationsRecorded(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [t] = await sql<{ exists: boolean }[]>`select to_regclass('supabase_migrations.schema_migrations') is not null as exists`;
+    if (!t.exists) return false;
+    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from supabase_migrations.schema_migrations`;
+    return row.n > 0;
+  } finally {
+    await sql.end();
+  }
 }
 
 function log(msg: string): void {

@@ -15,8 +15,17 @@ const BOOTSTRAP_SQL = path.join(ROOT, 'scripts/lib/bootstrap.sql');
 export function runSupabase(args: string[], opts: { cwd?: string; quiet?: boolean } = {}): Promise<string> {
   const bin = path.join(ROOT, 'node_modules/.bin/supabase');
   return new Promise((resolve, reject) => {
-    // SUPABASE_YES: the CLI asks for confirmation on a terminal; --yes is passed too where it applies.
-    const child = spawn(bin, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, SUPABASE_YES: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = {
+      ...process.env,
+      // The CLI asks for confirmation on a terminal; --yes is passed too where it applies.
+      SUPABASE_YES: '1',
+      // The CLI takes a --remote URL on 127.0.0.1 and its configured db port (config.toml: 54322) for its
+      // own Docker stack and tries to restart that container ("Cannot connect to the Docker daemon").
+      // `npm start` puts the embedded Postgres on that very port, so tell the CLI its Docker database
+      // would be elsewhere; every call here passes an explicit --remote URL, never --local.
+      SUPABASE_DB_PORT: process.env.SUPABASE_DB_PORT ?? '54399',
+    };
+    const child = spawn(bin, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
