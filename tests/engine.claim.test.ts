@@ -1,21 +1,15 @@
 /** claim_jobs: exactly-once under concurrent claimers, the lease it grants, order, delays and types. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { asService, createTestDatabase, enqueueMany, makeTenant, type TestDatabase } from './helpers/db.ts';
-import { claim, closeAll, complete, connections, jobRow, waitFor } from './engine.helpers.ts';
+import { clearPendingJobs, claim, closeAll, complete, connections, jobRow, waitFor } from './engine.helpers.ts';
 
 let db: TestDatabase;
 beforeAll(async () => { db = await createTestDatabase(); });
 afterAll(async () => { await db.drop(); });
 
-/** Each test works in its own tenants; this drains whatever earlier tests left claimable. */
-async function drain(): Promise<void> {
-  await db.sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null
-               where status = 'pending'`;
-}
-
 describe('8 concurrent claimers over 10,000 jobs', () => {
   test('every job is claimed exactly once and no claim returns more than it asked for', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenants = await Promise.all([makeTenant(db.sql), makeTenant(db.sql), makeTenant(db.sql)]);
     const ids = [
       ...(await enqueueMany(db.sql, tenants[0], 5000)),
@@ -51,7 +45,7 @@ describe('8 concurrent claimers over 10,000 jobs', () => {
 
 describe('the lease', () => {
   test('a claimed job is processing, holds a fresh lease for lease_seconds and counts an attempt', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     const [id] = await enqueueMany(db.sql, tenant, 1);
     const [job] = await claim(db.sql, 'worker-lease', 1, { lease: 12.5 });
@@ -64,7 +58,7 @@ describe('the lease', () => {
   });
 
   test('a job already claimed is not claimed again while its lease holds', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     await enqueueMany(db.sql, tenant, 1);
     expect(await claim(db.sql, 'first', 5)).toHaveLength(1);
@@ -74,7 +68,7 @@ describe('the lease', () => {
 
 describe('order', () => {
   test('higher priority is claimed first, whatever the enqueue order', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     const low = await enqueueMany(db.sql, tenant, 2, { priority: -5 });
     const mid = await enqueueMany(db.sql, tenant, 2, { priority: 0 });
@@ -87,7 +81,7 @@ describe('order', () => {
   });
 
   test('within one tenant and priority, jobs are claimed in enqueue order', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     const ids = await enqueueMany(db.sql, tenant, 20);
     const order: string[] = [];
@@ -96,7 +90,7 @@ describe('order', () => {
   });
 
   test('only the requested types are claimed', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     const [email] = await enqueueMany(db.sql, tenant, 1, { type: 'email.send' });
     await enqueueMany(db.sql, tenant, 1, { type: 'report.build' });
@@ -107,7 +101,7 @@ describe('order', () => {
 
 describe('delayed jobs', () => {
   test('a job with run_at in the future is not claimable before its time', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     const [id] = await enqueueMany(db.sql, tenant, 1, { run_at: new Date(Date.now() + 3600_000).toISOString() });
     expect(await claim(db.sql, 'w', 10)).toEqual([]);
@@ -115,7 +109,7 @@ describe('delayed jobs', () => {
   });
 
   test('a job with delay_ms becomes claimable once the delay has passed, not before', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     const [{ job_id: id, due }] = await asService(db.sql, (tx) => tx`
       select e.job_id, now() + interval '1500 ms' as due from public.enqueue_job(${tenant}::uuid, 'test.delayed', delay_ms => 1500) e`);
@@ -135,7 +129,7 @@ describe('delayed jobs', () => {
   });
 
   test('a job with run_at in the past is claimable at once', async () => {
-    await drain();
+    await clearPendingJobs(db.sql);
     const tenant = await makeTenant(db.sql);
     const [id] = await enqueueMany(db.sql, tenant, 1, { run_at: new Date(Date.now() - 60_000).toISOString() });
     expect((await claim(db.sql, 'w', 10)).map((j) => j.id)).toEqual([id]);

@@ -1,7 +1,7 @@
 /** fail_jobs: exponential backoff with jitter and a cap, permanent failures, exhausted attempts, history. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { asService, createTestDatabase, enqueueMany, makeTenant, type TestDatabase } from './helpers/db.ts';
-import { claim, fail, jobRow, type ClaimedJob } from './engine.helpers.ts';
+import { clearPendingJobs, claim, fail, jobRow, type ClaimedJob } from './engine.helpers.ts';
 
 let db: TestDatabase;
 let tenant: string;
@@ -11,7 +11,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await db.drop(); });
 beforeEach(async () => {
-  await db.sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null where status = 'pending'`;
+  await clearPendingJobs(db.sql);
 });
 
 /** Fails the job and returns its new status and the backoff it got, in ms, by the database's clock. */

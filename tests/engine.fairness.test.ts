@@ -1,7 +1,7 @@
 /** Fair queueing across tenants: one tenant's deep backlog does not starve the others. */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, enqueueMany, makeTenant, type TestDatabase } from './helpers/db.ts';
-import { claim, complete } from './engine.helpers.ts';
+import { clearPendingJobs, claim, complete } from './engine.helpers.ts';
 
 let db: TestDatabase;
 beforeAll(async () => { db = await createTestDatabase(); });
@@ -38,7 +38,7 @@ test(`all ${SMALL_TENANTS * SMALL} small-tenant jobs are among the first ${FIRST
 
 test('a tenant that enqueues after others have drained part of their backlog joins the front of the line', async () => {
   // Start from an empty ready line (the test above leaves the big tenant's backlog behind).
-  await db.sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null where status = 'pending'`;
+  await clearPendingJobs(db.sql);
   const a = await makeTenant(db.sql);
   const b = await makeTenant(db.sql);
   await enqueueMany(db.sql, a, 50);

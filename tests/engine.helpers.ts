@@ -21,6 +21,14 @@ export interface ClaimedJob {
 
 export interface Lease { id: string; lease_id: string }
 
+/**
+ * Ends every pending job of the file's database (as cancelled), so a test's claims see only the jobs it
+ * enqueues itself; the tests of one file share a database.
+ */
+export async function clearPendingJobs(sql: Sql): Promise<void> {
+  await sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null where status = 'pending'`;
+}
+
 /** claim_jobs as the worker calls it. */
 export function claim(sql: Sql, worker: string, batch = 10, opts: { types?: string[]; lease?: number } = {}): Promise<ClaimedJob[]> {
   return asService(sql, async (tx) => (await tx`

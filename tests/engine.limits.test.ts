@@ -1,14 +1,14 @@
 /** Per-tenant limits: max_concurrent_jobs (exact under concurrent claimers) and max_queued_jobs (quota). */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { asService, createTestDatabase, enqueueMany, makeTenant, sqlState, type TestDatabase } from './helpers/db.ts';
-import { claim, closeAll, complete, connections, type ClaimedJob } from './engine.helpers.ts';
+import { clearPendingJobs, claim, closeAll, complete, connections, type ClaimedJob } from './engine.helpers.ts';
 
 let db: TestDatabase;
 beforeAll(async () => { db = await createTestDatabase(); });
 afterAll(async () => { await db.drop(); });
 // Each test starts from an empty ready line, so one test's leftovers cannot fill another's claims.
 beforeEach(async () => {
-  await db.sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null where status = 'pending'`;
+  await clearPendingJobs(db.sql);
 });
 
 /** Counter rows vs the real number of processing jobs, per limited tenant. */

@@ -9,7 +9,7 @@ import {
   addMember, asService, asUser, createTestDatabase, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState,
   type TestDatabase,
 } from './helpers/db.ts';
-import { claim, closeAll, complete, connections, fail, heartbeat, jobRow, waitFor } from './engine.helpers.ts';
+import { clearPendingJobs, claim, closeAll, complete, connections, fail, heartbeat, jobRow, waitFor } from './engine.helpers.ts';
 
 let db: TestDatabase;
 let tenant: string;
@@ -24,7 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await db.drop(); });
 beforeEach(async () => {
-  await db.sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null where status = 'pending'`;
+  await clearPendingJobs(db.sql);
 });
 
 type Caller = <T>(fn: (tx: TransactionSql) => Promise<T>) => Promise<T>;

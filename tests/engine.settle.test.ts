@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { asService, createTestDatabase, enqueueMany, makeTenant, sqlState, type TestDatabase } from './helpers/db.ts';
-import { claim, complete, fail, heartbeat, jobRow, leasesExpired, type ClaimedJob } from './engine.helpers.ts';
+import { clearPendingJobs, claim, complete, fail, heartbeat, jobRow, leasesExpired, type ClaimedJob } from './engine.helpers.ts';
 
 let db: TestDatabase;
 let tenant: string;
@@ -12,7 +12,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await db.drop(); });
 beforeEach(async () => {
-  await db.sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null where status = 'pending'`;
+  await clearPendingJobs(db.sql);
 });
 
 async function claimOne(worker = 'w', lease = 30): Promise<ClaimedJob> {
