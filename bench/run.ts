@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark in one run, on one Postgres server, printed as Markdown and saved to
- * bench/RESULTS.md. Usage: `npm run bench [-- engine|workers]` (default: all). Speed is only ever
+ * bench/RESULTS.md. Usage: `npm run bench [-- engine|stats|workers]` (default: all). Speed is only ever
  * compared side by side within one run: these machines are noisy, so read ratios and medians.
  */
 import fs from 'node:fs';
@@ -25,6 +25,7 @@ try {
     const { runEngineBench } = await import('./engine.ts');
     sections.push(await runEngineBench(server));
   }
+  if (which === 'all' || which === 'stats') sections.push(await (await import('./stats.ts')).runStatsBench(server));
   if (which === 'all' || which === 'workers') {
     const { runWorkerBench } = await import('./workers.ts');
     sections.push(await runWorkerBench(server));

@@ -43,7 +43,7 @@ const TENANTS = 10;
 // ---------------------------------------------------------------------------------------------------
 
 const SQ_DEFAULT = supaqueueVariant('c=10 (defaults)',
-  `createWorker defaults (worker/config.ts): concurrency 10, batchSize = concurrency, leaseSeconds 1.5 (heartbeat every 500 ms), pollIntervalMs 500, listen 'auto' (LISTEN supaqueue_jobs + polling), settles batched (5 ms / 100), maxConnections 5, maintenance every 60 s; ${TENANTS} tenants, jobs round-robin across them`,
+  `createWorker defaults (worker/config.ts): concurrency 10, batchSize = concurrency, leaseSeconds 15 (heartbeat every 5 s on its own connection, call deadline 5 s), pollIntervalMs 500, listen 'auto' (LISTEN supaqueue_jobs + polling), settles batched (5 ms / 100), maxConnections 5 (+1 heartbeat, +1 LISTEN), maintenance every 60 s; ${TENANTS} tenants, jobs round-robin across them`,
   { tenants: TENANTS, worker: {} });
 const SQ_FAST = supaqueueVariant('c=50 b=50',
   `createWorker({ concurrency: 50, batchSize: 50 }), other options default; ${TENANTS} tenants, jobs round-robin across them`,
@@ -463,7 +463,7 @@ export async function runWorkerBench(server: BenchServer): Promise<string> {
     '',
     '**What each does that the others do not (facts, not measured here):** '
       + 'supaqueue: every job belongs to a tenant (row-level security per tenant; claims serve tenants round-robin by a fair tag; optional per-tenant concurrency and queued-job limits enforced inside claim/enqueue), '
-      + 'every claim is a short lease (worker default 1.5 s, renewed by a heartbeat every 0.5 s) with a lease_id that fences settles (a holder whose lease expired cannot complete the job; expired leases go back to pending at the next claim), '
+      + 'every claim is a lease (worker default 15 s, renewed by a heartbeat every 5 s; the worker aborts a job it could not renew in time) with a lease_id that fences settles (a holder whose lease expired cannot complete the job; expired leases go back to pending at the next claim), '
       + 'completed jobs stay in `job_queue` until the retention purge. '
       + 'graphile-worker: completed jobs are deleted; a crashed worker\'s locked jobs are freed only after the 4-hour lock timeout; named job queues run serially; job keys replace/deduplicate; crontab. '
       + 'pg-boss: completed jobs are kept (retention); a job is failed/retried when it exceeds expireInSeconds (default 15 min), optional heartbeats; queue policies (singleton, stately, ...), group concurrency, dead-letter queues, cron. '

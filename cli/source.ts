@@ -8,10 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { CliError } from './errors.ts';
 import { logicalName, type SourceMigration } from './migrations.ts';
 
-/** Our shared modules land under this name, not `_shared`: most projects already have a `_shared` of
- * their own (often with a `database.types.ts`), and a name clash there would block the install. */
-export const SHARED_DIR = '_supaqueue';
-const SOURCE_SHARED_DIR = '_shared';
 
 /** A file we install, by its path relative to the project's `supabase/` folder (always with `/`). */
 export interface SourceFile {
@@ -56,10 +52,10 @@ export function readPackageSource(root = packageRoot()): PackageSource {
   const functions: PackageSource['functions'] = [];
   for (const entry of fs.readdirSync(functionsDir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (!entry.isDirectory()) continue;
-    const dest = entry.name === SOURCE_SHARED_DIR ? SHARED_DIR : entry.name;
+    // Copied as they are. Our shared modules' folder is `_supaqueue`, not `_shared`, which most projects
+    // already have (often with a `database.types.ts`): a name clash there would block the install.
     for (const rel of listFiles(path.join(functionsDir, entry.name))) {
-      const raw = fs.readFileSync(path.join(functionsDir, entry.name, rel));
-      files.push({ rel: `functions/${dest}/${rel}`, content: rewriteSharedImports(rel, raw) });
+      files.push({ rel: `functions/${entry.name}/${rel}`, content: fs.readFileSync(path.join(functionsDir, entry.name, rel)) });
     }
     // Supabase deploys folders whose name starts with a letter; `_`-folders are shared code.
     if (/^[A-Za-z]/.test(entry.name) && fs.existsSync(path.join(functionsDir, entry.name, 'index.ts'))) {
@@ -81,13 +77,4 @@ function listFiles(dir: string, prefix = ''): string[] {
     }
   }
   return out.sort();
-}
-
-/** Points relative paths `../_shared/` (imports, deno.json import maps, and comments naming a module,
- * so the copy stays self-consistent) at our renamed folder. */
-function rewriteSharedImports(rel: string, raw: Buffer): Buffer {
-  if (!/\.(?:[cm]?[jt]sx?|jsonc?)$/.test(rel)) return raw;
-  const text = raw.toString('utf8');
-  const out = text.replace(/((?:\.\.\/)+)_shared\//g, `$1${SHARED_DIR}/`);
-  return out === text ? raw : Buffer.from(out, 'utf8');
 }

@@ -1,14 +1,16 @@
 /**
  * Types of the jobs HTTP API (supabase/functions/jobs), as a frontend sees them.
  */
-import type { ErrorName } from '../supabase/functions/_shared/errors.ts';
+import type { ErrorName } from '../supabase/functions/_supaqueue/errors.ts';
+import { TERMINAL_STATUSES as TERMINAL, type JobStatus } from '../supabase/functions/_supaqueue/contract.ts';
 
 export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[];
 
-export type JobStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+/** The public.job_status enum (the contract, from the generated database types). */
+export type { JobStatus };
 
 /** Statuses a job stays in until someone retries it. */
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
+export const TERMINAL_STATUSES: readonly JobStatus[] = TERMINAL;
 
 export interface JobAttemptError {
   attempt: number;
@@ -45,16 +47,16 @@ export interface Job {
 }
 
 export interface EnqueueJobInput {
-  /** ^[a-z][a-z0-9_.:-]{0,127}$ */
+  /** JOB_TYPE_PATTERN (supabase/functions/_supaqueue/contract.ts). */
   type: string;
   /** A JSON object or array, at most 256 KiB. */
   payload?: { [key: string]: Json | undefined } | Json[];
-  /** -100..100, higher runs first. */
+  /** PRIORITY (contract.ts): -100..100, higher runs first. */
   priority?: number;
   /** ISO 8601 with an offset; or use delay_ms. */
   run_at?: string;
   delay_ms?: number;
-  /** 1..100 (default 3). */
+  /** MAX_ATTEMPTS (contract.ts): 1..1000 (default 3). */
   max_attempts?: number;
   /** One job per (tenant, key): a repeat returns the existing job. */
   idempotency_key?: string;
@@ -110,4 +112,42 @@ export interface WaitForJobOptions extends RequestOptions {
   intervalMs?: number;
   /** Give up after this long with code TIMEOUT (default 60000 ms). */
   timeoutMs?: number;
+}
+
+/**
+ * What a job's live update carries (Realtime broadcasts and every snapshot): the fields a status view
+ * renders. payload, result and the error history are not broadcast: read them with getJob.
+ * last_error is cut to 1000 characters in broadcasts.
+ */
+export type JobState = Pick<Job,
+  'id' | 'tenant_id' | 'type' | 'status' | 'progress' | 'attempts' | 'max_attempts' | 'last_error' |
+  'scheduled_at' | 'started_at' | 'completed_at' | 'created_at' | 'updated_at' | 'cancel_requested_at'>;
+
+/** Where an update came from: a Realtime broadcast, the snapshot read after each (re)subscription or resync, or a poll. */
+export type JobUpdateSource = 'realtime' | 'snapshot' | 'poll';
+
+/** connecting: joining the channel; live: subscribed; polling: Realtime unavailable or failed; stopped. */
+export type WatchMode = 'connecting' | 'live' | 'polling' | 'stopped';
+
+export interface WatchOptions extends RequestOptions {
+  /** Poll interval while Realtime is unavailable (default 1000 ms). */
+  pollIntervalMs?: number;
+  /** While live, read a snapshot this often anyway, in case Realtime dropped a message (default 30000 ms). */
+  resyncIntervalMs?: number;
+  /** After the channel closed, try to join again this long later, polling meanwhile (default 15000 ms). */
+  resubscribeMs?: number;
+  /** Each change of mode, with the channel status that caused it (SUBSCRIBED, CHANNEL_ERROR, TIMED_OUT, CLOSED, NO_TRANSPORT). */
+  onMode?: (mode: WatchMode, reason: string) => void;
+  /** A non-transient API error (e.g. JOB_NOT_FOUND, NOT_AUTHENTICATED); the watch stops. */
+  onError?: (error: JobsError) => void;
+}
+
+export interface WatchJobsParams {
+  tenantId: string;
+}
+
+export interface JobWatch {
+  readonly mode: WatchMode;
+  /** Leaves the channel and stops polling; no callback runs after it resolves. */
+  stop(): Promise<void>;
 }

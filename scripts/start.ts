@@ -12,7 +12,8 @@
  * If something cannot start (a port in use, a function that fails to boot) it says what and why, stops
  * what it had started, and exits 1.
  *
- * Ports and data folder: SUPAQUEUE_DB_PORT (54322), SUPAQUEUE_API_PORT (54321), SUPAQUEUE_DATA_DIR (.data).
+ * Ports and data folder: SUPAQUEUE_DB_PORT (54322), SUPAQUEUE_API_PORT (54321), SUPAQUEUE_DASHBOARD_PORT (54323),
+ * SUPAQUEUE_DATA_DIR (.data).
  * Every other SUPAQUEUE_* variable of the environment is passed to the edge functions (their settings).
  */
 import fs from 'node:fs';
@@ -22,6 +23,7 @@ import { apiKey, LOCAL_API_PORT, LOCAL_JWT_SECRET, userToken } from './lib/keys.
 import { portInUse, startEmbeddedPostgres } from './lib/pg.ts';
 import { bootstrapSupabasePlatform, resetDatabase, ROOT, runSupabase } from './lib/stack.ts';
 import { serveFunctions } from './lib/functions.ts';
+import { DASHBOARD_PORT, serveDashboard } from './lib/dashboard.ts';
 import { createWorker } from '../worker/index.ts';
 import demoHandlers from '../worker/examples/demo-handlers.ts';
 
@@ -29,7 +31,7 @@ const DB_PORT = Number(process.env.SUPAQUEUE_DB_PORT ?? 54322);
 const API_PORT = Number(process.env.SUPAQUEUE_API_PORT ?? LOCAL_API_PORT);
 const API_URL = `http://127.0.0.1:${API_PORT}`;
 const DATA_DIR = path.resolve(ROOT, process.env.SUPAQUEUE_DATA_DIR ?? '.data');
-const OWN_SETTINGS = new Set(['SUPAQUEUE_DB_PORT', 'SUPAQUEUE_API_PORT', 'SUPAQUEUE_DATA_DIR']);
+const OWN_SETTINGS = new Set(['SUPAQUEUE_DB_PORT', 'SUPAQUEUE_API_PORT', 'SUPAQUEUE_DATA_DIR', 'SUPAQUEUE_DASHBOARD_PORT']);
 const DEMO_USER_ID = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 const SCHEDULER_PERIOD_MS = 60_000;
 
@@ -140,6 +142,10 @@ async function main(): Promise<void> {
   }
 
   const demoToken = await userToken(DEMO_USER_ID, { email: 'demo@acme.test', expiresIn: 24 * 3600, issuer: `${API_URL}/auth/v1` });
+  // The dashboard (dashboard/, built now): signs the demo user in with the token in the URL fragment.
+  const dashboard = await serveDashboard({ projectUrl: API_URL, port: Number(process.env.SUPAQUEUE_DASHBOARD_PORT ?? DASHBOARD_PORT) })
+    .catch((e) => { throw new Error(`the dashboard could not start on port ${process.env.SUPAQUEUE_DASHBOARD_PORT ?? DASHBOARD_PORT}: ${(e as Error).message}`); });
+  cleanups.push(() => dashboard.stop());
   console.log(`
 supaqueue local stack is running.
 
@@ -151,6 +157,9 @@ supaqueue local stack is running.
 service_role key: ${serviceKey}
   demo user: demo@acme.test (${DEMO_USER_ID}), admin of tenant Acme
   demo access token (24 h): ${demoToken}
+
+       Dashboard: ${dashboard.signInUrl(demoToken)}
+                  (signs the demo user in; ${dashboard.url} alone asks for a token)
 
 Try:
 curl -H "Authorization: Bearer ${demoToken}" ${API_URL}/functions/v1/jobs

@@ -3,23 +3,10 @@
  * isolation (another tenant's job is indistinguishable from no job), routing errors and trace ids.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { enqueue, invoke, jobsSnapshot, makeWorld, raw, settleJob, startApi, type Api, type World } from './helpers/api.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { describe, expect, test } from 'vitest';
+import { enqueue, invoke, jobsSnapshot, raw, settleJob, useApiWorld } from './helpers/api.ts';
 
-let db: TestDatabase;
-let api: Api;
-let w: World;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startApi(db);
-  w = await makeWorld(db, api);
-});
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+const { db, api, w } = useApiWorld();
 
 describe('another tenant\'s job looks exactly like no job', () => {
   const sameTrace = { 'x-trace-id': 'cross-tenant-check' };

@@ -4,29 +4,22 @@
  */
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import { cancelJob, enqueueJob, getJob, listJobs, retryJob, waitForJob } from '../client/index.ts';
 import { userToken } from '../scripts/lib/keys.ts';
-import { client, settleJob, startApi, type Api } from './helpers/api.ts';
-import { addMember, createTestDatabase, makeTenant, makeUser, type TestDatabase } from './helpers/db.ts';
+import { client, settleJob, useApi } from './helpers/api.ts';
+import { addMember, makeTenant, makeUser, useTestDatabase } from './helpers/db.ts';
 
-let db: TestDatabase;
-let api: Api;
+const db = useTestDatabase();
+const api = useApi(db);
 let supabase: SupabaseClient;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startApi(db);
   const tenant = await makeTenant(db.sql);
   const user = await makeUser(db.sql);
   await addMember(db.sql, tenant, user);
   supabase = client(api, await userToken(user));
 });
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
-
 const uniqueType = () => `client.${randomUUID().slice(0, 8)}`;
 
 test('round trip: enqueue -> getJob -> cancelJob -> retryJob', async () => {

@@ -7,21 +7,19 @@
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import type { SupabaseClient } from '@supabase/supabase-js';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { userToken } from '../scripts/lib/keys.ts';
-import { client, invoke, jobsSnapshot, raw, startApi, type Api } from './helpers/api.ts';
-import { addMember, asService, createTestDatabase, enqueueMany, makeTenant, makeUser, type TestDatabase } from './helpers/db.ts';
+import { client, invoke, jobsSnapshot, raw, useApi } from './helpers/api.ts';
+import { addMember, asService, enqueueMany, makeTenant, makeUser, useTestDatabase } from './helpers/db.ts';
 
-let db: TestDatabase;
-let api: Api;
+const db = useTestDatabase();
+const api = useApi(db);
 let tenantA: string;
 let aJobIds: string[];
 let bob: SupabaseClient;
 let bobToken: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startApi(db);
   tenantA = await makeTenant(db.sql);
   const tenantB = await makeTenant(db.sql);
   const alice = await makeUser(db.sql);
@@ -35,11 +33,6 @@ beforeAll(async () => {
   bobToken = await userToken(bobId);
   bob = client(api, bobToken);
 });
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
-
 /** Tenant A's rows, compared before and after: bob may create jobs in B, but must never touch A. */
 async function tenantASnapshot(): Promise<string> {
   const rows = await db.sql`select id, status, attempts, max_attempts, updated_at::text from public.job_queue where tenant_id = ${tenantA} order by id`;

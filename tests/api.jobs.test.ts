@@ -4,34 +4,22 @@
  * Postgres. (Cancel, retry, tenancy isolation, routing and trace ids: api.actions.test.ts.)
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { enqueue, invoke, jobsSnapshot, makeWorld, startApi, uniqueType, type Api, type World } from './helpers/api.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { describe, expect, test } from 'vitest';
+import { enqueue, invoke, jobsSnapshot, uniqueType, useApiWorld } from './helpers/api.ts';
+import { enqueueMany } from './helpers/db.ts';
 
-let db: TestDatabase;
-let api: Api;
-let w: World;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startApi(db);
-  w = await makeWorld(db, api);
-});
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+const { db, api, w } = useApiWorld();
 
 describe('POST /jobs', () => {
   test('enqueues into the caller\'s only tenant: 201 with the job, envelope from the request', async () => {
     const r = await invoke(w.alice, 'jobs', {
       method: 'POST',
-      body: { type: 'email.send', payload: { to: 'a@example.test' }, priority: 5, max_attempts: 4 },
+      body: { type: 'email.send', payload: { to: 'a@example.test' }, priority: -5, max_attempts: 4 },
       headers: { 'x-trace-id': 'trace-enqueue-1', 'x-request-id': 'req-1' },
     });
     expect(r.status).toBe(201);
     expect(r.body.data).toMatchObject({
-      type: 'email.send', status: 'pending', payload: { to: 'a@example.test' }, priority: 5, max_attempts: 4,
+      type: 'email.send', status: 'pending', payload: { to: 'a@example.test' }, priority: -5, max_attempts: 4,
       attempts: 0, tenant_id: w.tenantA, actor_id: w.aliceId, trace_id: 'trace-enqueue-1', request_id: 'req-1',
     });
     const [row] = await db.sql`select tenant_id, actor_id, trace_id, request_id from public.job_queue where id = ${r.body.data.id}`;
@@ -202,6 +190,20 @@ describe('GET /jobs', () => {
     } while (cursor);
     expect(pages).toBe(3);
     expect(seen).toEqual([...ids].reverse());
+  });
+
+  test('pages through one bulk enqueue (one created_at for every job) without ending early', async () => {
+    const type = uniqueType();
+    const ids = await enqueueMany(db.sql, w.tenantA, 7, { type });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const r = await invoke(w.alice, `jobs?type=${type}&limit=3${cursor ? `&cursor=${cursor}` : ''}`, { method: 'GET' });
+      expect(r.status).toBe(200);
+      seen.push(...r.body.data.map((j: any) => j.id));
+      cursor = r.body.meta.next_cursor;
+    } while (cursor);
+    expect(seen.sort()).toEqual([...ids].sort());
   });
 
   test('the default page size is 20', async () => {

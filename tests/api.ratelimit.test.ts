@@ -4,15 +4,15 @@
  * is throttled.
  */
 import type { SupabaseClient } from '@supabase/supabase-js';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import { userToken } from '../scripts/lib/keys.ts';
-import { client, invoke, jobsSnapshot, startApi, type Api } from './helpers/api.ts';
-import { addMember, createTestDatabase, makeTenant, makeUser, type TestDatabase } from './helpers/db.ts';
+import { client, invoke, jobsSnapshot, useApi } from './helpers/api.ts';
+import { addMember, makeTenant, makeUser, useTestDatabase } from './helpers/db.ts';
 
 const LIMIT = 60;
 
-let db: TestDatabase;
-let api: Api;
+const db = useTestDatabase();
+const api = useApi(db, { SUPAQUEUE_RATE_LIMIT_PER_MINUTE: String(LIMIT) });
 let first: SupabaseClient;
 let second: SupabaseClient;
 // The 61st answer of the first user (taken once: the budget is spent only once per minute).
@@ -20,8 +20,6 @@ let overLimit: Awaited<ReturnType<typeof invoke>>;
 let statusesWithinLimit: number[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startApi(db, { SUPAQUEUE_RATE_LIMIT_PER_MINUTE: String(LIMIT) });
   const tenant = await makeTenant(db.sql);
   const [u1, u2] = [await makeUser(db.sql), await makeUser(db.sql)];
   await addMember(db.sql, tenant, u1);
@@ -32,11 +30,6 @@ beforeAll(async () => {
   for (let i = 0; i < LIMIT; i++) statusesWithinLimit.push((await invoke(first, 'jobs?limit=1', { method: 'GET' })).status);
   overLimit = await invoke(first, 'jobs?limit=1', { method: 'GET' });
 });
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
-
 test('the first 60 requests of a minute are served', () => {
   expect(statusesWithinLimit).toEqual(Array(LIMIT).fill(200));
 });

@@ -1,7 +1,7 @@
 /**
  * scripts/lib/functions.ts, the local stand-in for Supabase's functions gateway, against a throwaway
  * `supabase/functions` folder of another project: every function folder is served by its own Deno
- * process under /functions/v1/<name> (prefix stripped), `_shared` and folders without index.ts are
+ * process under /functions/v1/<name> (prefix stripped), `_supaqueue` and folders without index.ts are
  * not, each function gets only the env it is given, import maps are the function's own deno.json or
  * the shared one, and stop() ends it all.
  */
@@ -33,8 +33,8 @@ function write(rel: string, text: string): void {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'supaqueue-fns-'));
-  write('_shared/greeting.ts', `export const greeting = 'shared';`);
-  write('deno.json', JSON.stringify({ imports: { greeting: './_shared/greeting.ts' } }));
+  write('_supaqueue/greeting.ts', `export const greeting = 'shared';`);
+  write('deno.json', JSON.stringify({ imports: { greeting: './_supaqueue/greeting.ts' } }));
   // Own deno.json wins over the shared one.
   write('own-map/index.ts', echo('greeting'));
   write('own-map/greeting.ts', `export const greeting = 'own';`);
@@ -42,7 +42,7 @@ beforeAll(async () => {
   // No deno.json of its own: the shared one applies.
   write('shared-map/index.ts', echo('greeting'));
   write('no-entry/README.md', 'not a function');
-  write('_shared/index.ts', 'throw new Error("_shared must never be served")');
+  write('_supaqueue/index.ts', 'throw new Error("_supaqueue must never be served")');
   process.env.SUPAQUEUE_PARENT_ONLY = 'secret-of-the-parent';
   server = await serveFunctions({ port: await freePort(), functionsDir: dir, env: { GIVEN: 'yes' } });
 });
@@ -76,8 +76,8 @@ test('functions get the given env and none of the parent\'s', async () => {
   expect(await r.json()).toMatchObject({ given: 'yes', leaked: null });
 });
 
-test('_shared, folders without index.ts and unknown names are 404', async () => {
-  const statuses = await Promise.all(['_shared', 'no-entry', 'nope'].map(async (n) => (await fetch(`${server.functionsUrl}/${n}`)).status));
+test('_supaqueue, folders without index.ts and unknown names are 404', async () => {
+  const statuses = await Promise.all(['_supaqueue', 'no-entry', 'nope'].map(async (n) => (await fetch(`${server.functionsUrl}/${n}`)).status));
   expect(statuses).toEqual([404, 404, 404]);
 });
 

@@ -111,3 +111,9 @@ test('supaqueue is not among the schemas the API serves (supabase/config.toml [a
   expect(schemas).toBeDefined();
   expect(`${schemas} ${extra}`).not.toMatch(/["']supaqueue["']/);
 });
+
+test('supaqueue.version() is the package version (a release that changes the SQL bumps both)', async () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const [row] = await db.sql`select supaqueue.version() as v`;
+  expect(row.v).toBe(pkg.version);
+});

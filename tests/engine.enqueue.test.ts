@@ -1,15 +1,11 @@
 /** enqueue_job / enqueue_jobs: the row they create, idempotency (also under a race) and transactions. */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { addMember, asRole, asService, asUser, createTestDatabase, makeTenant, makeUser, type TestDatabase } from './helpers/db.ts';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { addMember, asRole, asService, asUser, makeTenant, makeUser, useTestDatabase } from './helpers/db.ts';
 import { closeAll, connections, jobRow } from './engine.helpers.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let tenant: string;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  tenant = await makeTenant(db.sql);
-});
-afterAll(async () => { await db.drop(); });
+beforeAll(async () => { tenant = await makeTenant(db.sql); });
 
 const enqueueJobs = (jobs: object[]) =>
   asService(db.sql, (tx) => tx`select job_id, created from public.enqueue_jobs(${tx.json(jobs as never)})`);

@@ -1,18 +1,12 @@
 /** fail_jobs: exponential backoff with jitter and a cap, permanent failures, exhausted attempts, history. */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { asService, createTestDatabase, enqueueMany, makeTenant, type TestDatabase } from './helpers/db.ts';
+import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { asService, enqueueMany, makeTenant, useTestDatabase } from './helpers/db.ts';
 import { clearPendingJobs, claim, fail, jobRow, type ClaimedJob } from './engine.helpers.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let tenant: string;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  tenant = await makeTenant(db.sql);
-});
-afterAll(async () => { await db.drop(); });
-beforeEach(async () => {
-  await clearPendingJobs(db.sql);
-});
+beforeAll(async () => { tenant = await makeTenant(db.sql); });
+beforeEach(async () => { await clearPendingJobs(db.sql); });
 
 /** Fails the job and returns its new status and the backoff it got, in ms, by the database's clock. */
 async function failAndMeasure(job: ClaimedJob, retryable = true): Promise<{ status: string; delayMs: number }> {

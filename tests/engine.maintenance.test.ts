@@ -1,15 +1,11 @@
 /** Maintenance: reclaim of expired leases (never over a settled job), retention purge, run_maintenance. */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { asService, createTestDatabase, enqueueMany, makeTenant, type TestDatabase } from './helpers/db.ts';
+import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { asService, enqueueMany, makeTenant, useTestDatabase } from './helpers/db.ts';
 import { claim, closeAll, complete, connections, fail, jobRow, leasesExpired, type ClaimedJob } from './engine.helpers.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let tenant: string;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  tenant = await makeTenant(db.sql);
-});
-afterAll(async () => { await db.drop(); });
+beforeAll(async () => { tenant = await makeTenant(db.sql); });
 beforeEach(async () => {
   // Every test starts with no ready, held or finished jobs left by the one before.
   await db.sql`delete from public.job_queue`;
@@ -143,6 +139,20 @@ describe('retention purge', () => {
     const left = (await db.sql`select id from public.job_queue`).map((r) => r.id);
     expect(new Set(left)).toEqual(new Set(ids.slice(0, 3)));
   });
+
+  test('without a retention, the one setting supaqueue.retention decides (default 7 days)', async () => {
+    const ids = await enqueueMany(db.sql, tenant, 2);
+    await complete(db.sql, await claim(db.sql, 'w', 2));
+    await db.sql`update public.job_queue set completed_at = now() - interval '3 days' where id = ${ids[0]}`;
+    await db.sql`update public.job_queue set completed_at = now() - interval '8 days' where id = ${ids[1]}`;
+    const run = (setting: string) => asService(db.sql, async (tx) => {
+      await tx`select set_config('supaqueue.retention', ${setting}, true)`;
+      return (await tx`select public.run_maintenance() as r, supaqueue.retention()::text as retention`)[0];
+    });
+    expect(await run('')).toEqual({ r: { reclaimed: 0, promoted: 0, purged: 1, stats_folded: expect.any(Number) }, retention: '7 days' });
+    expect(await run('2 days')).toEqual({ r: { reclaimed: 0, promoted: 0, purged: 1, stats_folded: expect.any(Number) }, retention: '2 days' });
+    expect(await db.sql`select count(*)::int as n from public.job_queue`).toEqual([{ n: 0 }]);
+  });
 });
 
 describe('run_maintenance', () => {
@@ -155,7 +165,7 @@ describe('run_maintenance', () => {
     await db.sql`update public.job_queue set scheduled_at = now() - interval '1 second' where id = ${delayed}`;
     const [{ r }] = await asService(db.sql, (tx) => tx`select public.run_maintenance('7 days', 100) as r`);
     // The 2 reclaimed jobs are promoted in the same pass, with the one delayed job now due.
-    expect(r).toEqual({ reclaimed: 2, promoted: 3, purged: 1 });
+    expect(r).toEqual({ reclaimed: 2, promoted: 3, purged: 1, stats_folded: expect.any(Number) });
     expect(await db.sql`select count(*)::int as n from public.job_queue where status = 'pending' and fair_key is not null`).toEqual([{ n: 3 }]);
   });
 });

@@ -4,28 +4,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TransactionSql } from 'postgres';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import {
-  addMember, asService, asUser, createTestDatabase, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState,
-  type TestDatabase,
+  addMember, asService, asUser, enqueueMany, makeSuperAdmin, makeTenant, makeUser, makeWorld, sqlState, useTestDatabase,
 } from './helpers/db.ts';
 import { clearPendingJobs, claim, closeAll, complete, connections, fail, heartbeat, jobRow, waitFor } from './engine.helpers.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let tenant: string;
 let otherTenant: string;
 let member: string;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  tenant = await makeTenant(db.sql);
+  ({ tenant, member } = await makeWorld(db.sql, { member: 'member' }));
   otherTenant = await makeTenant(db.sql);
-  member = await makeUser(db.sql);
-  await addMember(db.sql, tenant, member);
 });
-afterAll(async () => { await db.drop(); });
-beforeEach(async () => {
-  await clearPendingJobs(db.sql);
-});
+beforeEach(async () => { await clearPendingJobs(db.sql); });
 
 type Caller = <T>(fn: (tx: TransactionSql) => Promise<T>) => Promise<T>;
 const callers: [string, () => Caller][] = [

@@ -1,19 +1,13 @@
 /** Settling a claimed job: complete, release, heartbeat, progress, and the fencing of stale leases. */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { asService, createTestDatabase, enqueueMany, makeTenant, sqlState, type TestDatabase } from './helpers/db.ts';
+import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { asService, enqueueMany, makeTenant, sqlState, useTestDatabase } from './helpers/db.ts';
 import { clearPendingJobs, claim, complete, fail, heartbeat, jobRow, leasesExpired, type ClaimedJob } from './engine.helpers.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let tenant: string;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  tenant = await makeTenant(db.sql);
-});
-afterAll(async () => { await db.drop(); });
-beforeEach(async () => {
-  await clearPendingJobs(db.sql);
-});
+beforeAll(async () => { tenant = await makeTenant(db.sql); });
+beforeEach(async () => { await clearPendingJobs(db.sql); });
 
 async function claimOne(worker = 'w', lease = 30): Promise<ClaimedJob> {
   await enqueueMany(db.sql, tenant, 1);

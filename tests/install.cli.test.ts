@@ -78,14 +78,15 @@ describe('a fresh install', () => {
     }
   });
 
-  test('copies the edge functions, with our shared modules in _supaqueue and imports pointing there', async () => {
+  test('copies the edge functions as they are, our shared modules in _supaqueue', async () => {
     const dir = newProject();
     await installOk(dir);
     const fnDir = path.join(dir, 'supabase/functions');
     expect(fs.readdirSync(fnDir).sort()).toEqual(['_supaqueue', 'jobs', 'jobs-scheduler']);
     expect(fs.existsSync(path.join(fnDir, 'jobs/index.ts'))).toBe(true);
-    expect(read(dir, 'supabase/functions/_supaqueue/errors.ts'))
-      .toBe(fs.readFileSync(path.join(pkg, 'supabase/functions/_shared/errors.ts'), 'utf8').replaceAll('../_shared/', '../_supaqueue/'));
+    for (const rel of ['_supaqueue/errors.ts', '_supaqueue/contract.ts', 'jobs/routes.ts', 'jobs/deno.json']) {
+      expect(read(dir, `supabase/functions/${rel}`), rel).toBe(fs.readFileSync(path.join(pkg, 'supabase/functions', rel), 'utf8'));
+    }
     const jobsCode = fs.readdirSync(path.join(fnDir, 'jobs')).filter((f) => f.endsWith('.ts')).map((f) => read(dir, `supabase/functions/jobs/${f}`)).join('\n');
     expect(jobsCode).toMatch(/from '\.\.\/_supaqueue\/[a-z-]+\.ts'/);
     expect(jobsCode).not.toMatch(/['"](?:\.\.\/)+_shared\//);

@@ -4,24 +4,21 @@
  * with the database role, a tenant id) grant nothing, and a revoked membership stops at once.
  */
 import type { TransactionSql } from 'postgres';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import {
-  addMember, asRole, createTestDatabase, enqueueMany, makeTenant, makeUser, sqlState, userClaims,
-  type Claims, type TestDatabase,
+  addMember, asRole, type Claims, enqueueMany, makeTenant, makeUser, sqlState, userClaims, useTestDatabase,
 } from './helpers/db.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let tenantA: string;
 let jobA: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   tenantA = await makeTenant(db.sql, { name: 'A' });
   [jobA] = await enqueueMany(db.sql, tenantA, 1);
   // A real member, so that "sees nothing" below is not just an empty tenant.
   await addMember(db.sql, tenantA, await makeUser(db.sql), 'admin');
 });
-afterAll(async () => { await db?.drop(); });
 
 
 /** Everything a caller with these claims can see or do to tenant A, each in a rolled-back request. */

@@ -4,24 +4,20 @@
  * and the test then checks no job changed.
  */
 import type { TransactionSql } from 'postgres';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import {
-  addMember, asRole, asService, createTestDatabase, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState,
-  userClaims, type TestDatabase,
+  addMember, asRole, asService, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState, userClaims, useTestDatabase,
 } from './helpers/db.ts';
+import { DENY, OK, ROLES, type Expect, type Role } from './helpers/roles.ts';
 
-type Role = 'anon' | 'member of A' | 'member of B' | 'no membership' | 'super admin' | 'service_role';
-const ROLES: Role[] = ['anon', 'member of A', 'member of B', 'no membership', 'super admin', 'service_role'];
-/** ok: the call succeeds and did what it says; otherwise the SQLSTATE it must fail with. */
-type Expect = 'ok' | '42501' | 'QJ002' | 'QJ003';
-const OK = 'ok';
-const DENY = '42501';
 
 type Call =
   | 'claim_jobs' | 'complete_jobs' | 'complete_job' | 'fail_jobs' | 'fail_job' | 'release_jobs' | 'heartbeat_jobs'
   | 'set_job_progress' | 'reclaim_expired_jobs' | 'purge_finished_jobs' | 'run_maintenance'
   | 'enqueue_job for A' | 'enqueue_job for B' | 'enqueue_jobs for A' | 'enqueue_jobs for A and B'
-  | "retry_job on A's job" | "retry_job on B's job" | "cancel_job on A's job" | "cancel_job on B's job";
+  | "retry_job on A's job" | "retry_job on B's job" | "cancel_job on A's job" | "cancel_job on B's job"
+  | 'create_tenant' | 'rename_tenant A' | 'set_tenant_limits A' | 'delete_tenant A' | 'add_tenant_member A'
+  | 'remove_tenant_member A' | 'grant_super_admin' | 'revoke_super_admin';
 
 // The worker API is service_role only. Enqueue: members for their own tenants (a batch must be all
 // theirs), service_role for any; super admins read every tenant but enqueue for none. Retry/cancel:
@@ -47,6 +43,16 @@ const MATRIX: [Call, ...Expect[]][] = [
   ["retry_job on B's job",        DENY, 'QJ003',  OK,       'QJ003',   OK,          OK],
   ["cancel_job on A's job",       DENY, OK,       'QJ003',  'QJ003',   OK,          OK],
   ["cancel_job on B's job",       DENY, 'QJ003',  OK,       'QJ003',   OK,          OK],
+  // Management (tests/admin.access.test.ts has the tenant-admin cases): operators only, except that a
+  // tenant's admins manage its members; plain members get FORBIDDEN, outsiders "tenant not found".
+  ['create_tenant',               DENY, 'QJ010',  'QJ010',  'QJ010',   OK,          OK],
+  ['rename_tenant A',             DENY, 'QJ010',  'QJ002',  'QJ002',   OK,          OK],
+  ['set_tenant_limits A',         DENY, 'QJ010',  'QJ002',  'QJ002',   OK,          OK],
+  ['delete_tenant A',             DENY, 'QJ010',  'QJ002',  'QJ002',   OK,          OK],
+  ['add_tenant_member A',         DENY, 'QJ010',  'QJ002',  'QJ002',   OK,          OK],
+  ['remove_tenant_member A',      DENY, 'QJ010',  'QJ002',  'QJ002',   OK,          OK],
+  ['grant_super_admin',           DENY, 'QJ010',  'QJ010',  'QJ010',   OK,          OK],
+  ['revoke_super_admin',          DENY, 'QJ010',  'QJ010',  'QJ010',   OK,          OK],
 ];
 
 const CASES = MATRIX.flatMap(([call, ...expects]) => ROLES.map((role, i) => ({ call, role, expect: expects[i] })));
@@ -60,7 +66,7 @@ interface Fixture {
   /** A job of A held by a worker, and its lease: what the worker functions act on. */
   held: { id: string; lease: string };
 }
-let db: TestDatabase;
+const db = useTestDatabase();
 let fx: Fixture;
 
 /** Each call runs its statements and throws (via expect) when an allowed call did not do its job. */
@@ -79,7 +85,7 @@ const CALLS: Record<Call, (tx: TransactionSql) => Promise<void>> = {
     const [{ left }] = await tx`select count(*)::int as left from public.job_queue where completed_at is not null`;
     expect({ n, left }).toEqual({ n: 2, left: 0 }); // the two cancelled jobs
   },
-  run_maintenance: async (tx) => expect(Object.keys((await tx`select public.run_maintenance() as r`)[0].r).sort()).toEqual(['promoted', 'purged', 'reclaimed']),
+  run_maintenance: async (tx) => expect(Object.keys((await tx`select public.run_maintenance() as r`)[0].r).sort()).toEqual(['promoted', 'purged', 'reclaimed', 'stats_folded']),
   'enqueue_job for A': (tx) => enqueuedFor(tx, tx`select * from public.enqueue_job(${fx.A}, 'test.job')`, [fx.A]),
   'enqueue_job for B': (tx) => enqueuedFor(tx, tx`select * from public.enqueue_job(${fx.B}, 'test.job')`, [fx.B]),
   'enqueue_jobs for A': (tx) => enqueuedFor(tx, tx`select * from public.enqueue_jobs(${tx.json([{ tenant_id: fx.A, type: 'test.job' }])})`, [fx.A]),
@@ -89,6 +95,20 @@ const CALLS: Record<Call, (tx: TransactionSql) => Promise<void>> = {
   "retry_job on B's job": (tx) => settledTo(tx`select id, status from public.retry_job(${fx.cancelled.B})`, fx.cancelled.B, 'pending'),
   "cancel_job on A's job": (tx) => settledTo(tx`select id, status from public.cancel_job(${fx.pending.A})`, fx.pending.A, 'cancelled'),
   "cancel_job on B's job": (tx) => settledTo(tx`select id, status from public.cancel_job(${fx.pending.B})`, fx.pending.B, 'cancelled'),
+  create_tenant: async (tx) => expect((await tx`select name from public.create_tenant('C')`)[0].name).toBe('C'),
+  'rename_tenant A': async (tx) => expect((await tx`select name from public.rename_tenant(${fx.A}, 'A2')`)[0].name).toBe('A2'),
+  'set_tenant_limits A': async (tx) =>
+    expect((await tx`select max_queued_jobs from public.set_tenant_limits(${fx.A}, ${tx.json({ max_queued_jobs: 9 })})`)[0].max_queued_jobs).toBe(9),
+  'delete_tenant A': async (tx) => {
+    await tx`select id from public.delete_tenant(${fx.A}, true)`;
+    expect(await tx`select 1 from public.tenants where id = ${fx.A}`).toHaveLength(0);
+  },
+  'add_tenant_member A': async (tx) =>
+    expect((await tx`select role from public.add_tenant_member(${fx.A}, ${fx.users['no membership']}, 'admin')`)[0].role).toBe('admin'),
+  'remove_tenant_member A': async (tx) =>
+    expect((await tx`select public.remove_tenant_member(${fx.A}, ${fx.users['member of A']}) as ok`)[0].ok).toBe(true),
+  grant_super_admin: async (tx) => expect((await tx`select public.grant_super_admin(${fx.users['no membership']}) as ok`)[0].ok).toBe(true),
+  revoke_super_admin: async (tx) => expect((await tx`select public.revoke_super_admin(${fx.users['super admin']}) as ok`)[0].ok).toBe(true),
 };
 
 /** The enqueue created one new job per tenant given, each in that tenant (read back in the same request). */
@@ -110,13 +130,16 @@ function runAs(role: Role, fn: (tx: TransactionSql) => Promise<void>, rollback: 
   return asRole(db.sql, 'authenticated', userClaims(fx.users[role]), fn, { rollback });
 }
 
+/** Jobs, and what the management functions change (tenants, members, super admins). */
 async function jobsFingerprint(): Promise<string> {
-  const [r] = await db.sql`select md5(coalesce(string_agg(j::text, '|' order by j.id), '')) as h from public.job_queue j`;
+  const [r] = await db.sql`select md5(concat_ws('#', coalesce(string_agg(j::text, '|' order by j.id), ''),
+    (select string_agg(t::text, '|' order by t.id) from public.tenants t),
+    (select string_agg(m::text, '|' order by m.tenant_id, m.user_id) from public.tenant_members m),
+    (select string_agg(s.user_id::text, '|' order by s.user_id) from supaqueue.super_admins s))) as h from public.job_queue j`;
   return r.h as string;
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   const [A, B] = [await makeTenant(db.sql, { name: 'A' }), await makeTenant(db.sql, { name: 'B' })];
   const users = {
     'member of A': await makeUser(db.sql), 'member of B': await makeUser(db.sql),
@@ -135,7 +158,6 @@ beforeAll(async () => {
   fx = { A, B, users, pending: { A: pendingA, B: pendingB }, cancelled: { A: cancelledA, B: cancelledB },
     held: { id: heldId, lease: claimed.lease_id as string } };
 });
-afterAll(async () => { await db?.drop(); });
 
 test.each(CASES)('$role calls $call -> $expect', async ({ call, role, expect: want }) => {
   if (want === OK) {

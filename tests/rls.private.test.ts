@@ -4,24 +4,21 @@
  * authenticated may call give no more than the public path, and everything else is refused (42501).
  */
 import type { TransactionSql } from 'postgres';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import {
-  addMember, asRole, createTestDatabase, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState, userClaims,
-  type TestDatabase,
+  addMember, asRole, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState, userClaims, useTestDatabase,
 } from './helpers/db.ts';
+import { DENY, OK, ROLES, type Expect, type Role } from './helpers/roles.ts';
 
-type Role = 'anon' | 'member of A' | 'member of B' | 'no membership' | 'super admin' | 'service_role';
-const ROLES: Role[] = ['anon', 'member of A', 'member of B', 'no membership', 'super admin', 'service_role'];
-type Expect = 'ok' | '42501' | 'QJ002' | 'QJ003';
-const OK = 'ok';
-const DENY = '42501';
 
 type Call =
   | 'insert_jobs for A' | 'insert_job_specs for A' | 'insert_jobs_as_member for A' | 'insert_jobs_as_member for A and B'
   | "act_on_job_as_member cancel A's job" | "act_on_job_as_member retry A's job"
   | "retry_job(A's job, user null)" | "cancel_job(A's job, user null)" | "lock_job_for_caller(A's job, user null)"
   | 'release_running(A)' | 'promote_due_jobs' | 'parse_job_specs' | 'fair_base(A)'
-  | 'select super_admins' | 'insert myself into super_admins' | 'select tenant_limits' | 'update tenant_limits';
+  | 'select super_admins' | 'insert myself into super_admins' | 'select tenant_limits' | 'update tenant_limits'
+  | 'tenant_admin_run grant myself (caller null)' | 'tenant_admin_as_member add myself to A as admin'
+  | 'add_tenant_member(A, myself, admin, caller null)' | 'set_super_admin(myself, caller null)' | 'write_tenant_limits(A)';
 
 // The two definer helpers open to authenticated are exactly the member paths of enqueue and
 // retry/cancel (and are closed to service_role, which has its own path). The service paths with
@@ -45,6 +42,13 @@ const MATRIX: [Call, ...Expect[]][] = [
   ['insert myself into super_admins',         DENY, DENY,     DENY,     DENY,      DENY,        OK],
   ['select tenant_limits',                    DENY, DENY,     DENY,     DENY,      DENY,        OK],
   ['update tenant_limits',                    DENY, DENY,     DENY,     DENY,      DENY,        OK],
+  // Management: the one definer helper takes the caller from auth.uid(); the paths with a caller argument
+  // (null = service) are service_role only.
+  ['tenant_admin_run grant myself (caller null)',      DENY, DENY, DENY, DENY, DENY, OK],
+  ['tenant_admin_as_member add myself to A as admin',  DENY, 'QJ010', 'QJ002', 'QJ002', OK, DENY],
+  ['add_tenant_member(A, myself, admin, caller null)', DENY, DENY, DENY, DENY, DENY, OK],
+  ['set_super_admin(myself, caller null)',             DENY, DENY, DENY, DENY, DENY, OK],
+  ['write_tenant_limits(A)',                           DENY, DENY, DENY, DENY, DENY, OK],
 ];
 
 // The RLS helpers answer only about the caller (auth.uid()), never about a tenant or user passed in.
@@ -58,7 +62,7 @@ const HELPERS: [string, (tx: TransactionSql) => Promise<unknown>, ...unknown[]][
   ['is_super_admin()', async (tx) => (await tx`select supaqueue.is_super_admin() as v`)[0].v, DENY, false, false, false, true],
 ];
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let fx: { A: string; B: string; users: Record<Exclude<Role, 'anon' | 'service_role'>, string>; pending: string; cancelled: string };
 
 const jobsFor = (...tenants: string[]) => tenants.map((t) => ({ tenant_id: t, type: 'test.job' }));
@@ -92,6 +96,16 @@ const CALLS: Record<Call, (tx: TransactionSql, self: string | null) => Promise<u
     expect(await tx`insert into supaqueue.super_admins (user_id) values (${self ?? fx.users['no membership']}) on conflict do nothing returning 1 as one`).toHaveLength(1),
   'select tenant_limits': async (tx) => expect((await tx`select tenant_id from supaqueue.tenant_limits`).map((r) => r.tenant_id)).toEqual([fx.A]),
   'update tenant_limits': async (tx) => expect(await tx`update supaqueue.tenant_limits set max_running = 1000 returning tenant_id`).toHaveLength(1),
+  'tenant_admin_run grant myself (caller null)': async (tx, self) =>
+    expect((await tx`select supaqueue.tenant_admin_run('grant_super_admin', ${tx.json({ user_id: self ?? fx.users['no membership'] })}, null) as r`)[0].r).toBe(true),
+  'tenant_admin_as_member add myself to A as admin': async (tx, self) =>
+    expect((await tx`select supaqueue.tenant_admin_as_member('add_tenant_member', ${tx.json({ tenant_id: fx.A, user_id: self, role: 'admin' })}) as r`)[0].r.role).toBe('admin'),
+  'add_tenant_member(A, myself, admin, caller null)': async (tx, self) =>
+    expect((await tx`select (supaqueue.add_tenant_member(${fx.A}, ${self ?? fx.users['no membership']}, 'admin', null)).role`)[0].role).toBe('admin'),
+  'set_super_admin(myself, caller null)': async (tx, self) =>
+    expect((await tx`select supaqueue.set_super_admin(${self ?? fx.users['no membership']}, true, null) as r`)[0].r).toBe(true),
+  'write_tenant_limits(A)': async (tx) =>
+    expect((await tx`select (supaqueue.write_tenant_limits(${fx.A}, ${tx.json({ max_queued_jobs: 1 })})).max_queued_jobs as n`)[0].n).toBe(1),
 };
 
 async function memberTenants(tx: TransactionSql): Promise<string[]> {
@@ -115,12 +129,13 @@ async function fingerprint(): Promise<string> {
   const [r] = await db.sql`
     select md5(coalesce((select string_agg(j::text, '|' order by j.id) from public.job_queue j), '')
             || coalesce((select string_agg(s::text, '|' order by s.user_id) from supaqueue.super_admins s), '')
-            || coalesce((select string_agg(l::text, '|' order by l.tenant_id) from supaqueue.tenant_limits l), '')) as h`;
+            || coalesce((select string_agg(l::text, '|' order by l.tenant_id) from supaqueue.tenant_limits l), '')
+            || coalesce((select string_agg(t::text, '|' order by t.id) from public.tenants t), '')
+            || coalesce((select string_agg(m::text, '|' order by m.tenant_id, m.user_id) from public.tenant_members m), '')) as h`;
   return r.h as string;
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   // A has a concurrency limit, so it has a tenant_limits row.
   const [A, B] = [await makeTenant(db.sql, { name: 'A', maxConcurrentJobs: 5 }), await makeTenant(db.sql, { name: 'B' })];
   const users = {
@@ -134,7 +149,6 @@ beforeAll(async () => {
   await db.sql`select public.cancel_job(${cancelled})`;
   fx = { A, B, users, pending, cancelled };
 });
-afterAll(async () => { await db?.drop(); });
 
 test.each(MATRIX.flatMap(([call, ...e]) => ROLES.map((role, i) => ({ call, role, expect: e[i] }))))(
   '$role calls supaqueue $call -> $expect', async ({ call, role, expect: want }) => {

@@ -4,10 +4,9 @@
  * test checks the tables were left as they were.
  */
 import type { TransactionSql } from 'postgres';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import {
-  addMember, asRole, createTestDatabase, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState, userClaims,
-  type TestDatabase,
+  addMember, asRole, enqueueMany, makeSuperAdmin, makeTenant, makeUser, sqlState, userClaims, useTestDatabase,
 } from './helpers/db.ts';
 
 type Role = 'anon' | 'member of A' | 'admin of A' | 'member of B' | 'no membership' | 'super admin' | 'service_role';
@@ -122,7 +121,7 @@ const CASES = MATRIX.flatMap(([role, table, op, onA, onB]) => [
 ]);
 
 interface Fixture { tenants: { A: string; B: string }; users: Record<Exclude<Role, 'anon' | 'service_role'>, string> }
-let db: TestDatabase;
+const db = useTestDatabase();
 let fx: Fixture;
 let before: string;
 
@@ -169,7 +168,6 @@ async function fingerprint(): Promise<string> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   const [A, B] = [await makeTenant(db.sql, { name: 'A' }), await makeTenant(db.sql, { name: 'B' })];
   const users = {
     'member of A': await makeUser(db.sql), 'admin of A': await makeUser(db.sql), 'member of B': await makeUser(db.sql),
@@ -184,7 +182,6 @@ beforeAll(async () => {
   fx = { tenants: { A, B }, users };
   before = await fingerprint();
 });
-afterAll(async () => { await db?.drop(); });
 
 test.each(CASES)('$role: $op on $table, rows of tenant $target -> $expect', async ({ role, table, op, target, expect: want }) => {
   const tenant = fx.tenants[target];

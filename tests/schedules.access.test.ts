@@ -1,38 +1,35 @@
 /**
  * Who may read and manage recurring-job schedules, through the SQL functions exactly as PostgREST
  * calls them: members read their tenant's schedules; tenant admins and super admins manage them; plain
- * members get QJ010; other tenants' users get "not found" (QJ002 for the tenant, QJ003 for a schedule).
+ * members get QJ010; other tenants' users get "not found" (QJ002 for the tenant, QJ011 for a schedule).
  * Allowed calls run in a rolled-back transaction and check their effect; refused calls commit like a
  * real request, and the test then checks the schedule is unchanged.
  */
 import type { TransactionSql } from 'postgres';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import {
-  addMember, asRole, createTestDatabase, makeSuperAdmin, makeTenant, makeUser, sqlState, userClaims, type TestDatabase,
-} from './helpers/db.ts';
+import { beforeAll, expect, test } from 'vitest';
+import { addMember, asRole, makeSuperAdmin, makeTenant, makeUser, sqlState, userClaims, useTestDatabase } from './helpers/db.ts';
 
 type Role = 'anon' | 'member of A' | 'admin of A' | 'admin of B' | 'no membership' | 'super admin' | 'service_role';
 type Call = 'list' | 'create' | 'update' | 'delete' | 'run';
-type Expect = 'ok' | 'hidden' | '42501' | 'QJ002' | 'QJ003' | 'QJ010';
+type Expect = 'ok' | 'hidden' | '42501' | 'QJ002' | 'QJ011' | 'QJ010';
 
 // hidden: the list succeeds but shows none of tenant A's schedules.
 const MATRIX: Record<Role, Record<Call, Expect>> = {
   'anon':          { list: '42501',  create: '42501', update: '42501', delete: '42501', run: '42501' },
   'member of A':   { list: 'ok',     create: 'QJ010', update: 'QJ010', delete: 'QJ010', run: 'QJ010' },
   'admin of A':    { list: 'ok',     create: 'ok',    update: 'ok',    delete: 'ok',    run: 'ok' },
-  'admin of B':    { list: 'hidden', create: 'QJ002', update: 'QJ003', delete: 'QJ003', run: 'QJ003' },
-  'no membership': { list: 'hidden', create: 'QJ002', update: 'QJ003', delete: 'QJ003', run: 'QJ003' },
+  'admin of B':    { list: 'hidden', create: 'QJ002', update: 'QJ011', delete: 'QJ011', run: 'QJ011' },
+  'no membership': { list: 'hidden', create: 'QJ002', update: 'QJ011', delete: 'QJ011', run: 'QJ011' },
   'super admin':   { list: 'ok',     create: 'ok',    update: 'ok',    delete: 'ok',    run: 'ok' },
   'service_role':  { list: 'ok',     create: 'ok',    update: 'ok',    delete: 'ok',    run: 'ok' },
 };
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let tenantA: string;
 let scheduleA: string;
 const users: Partial<Record<Role, string>> = {};
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   tenantA = await makeTenant(db.sql);
   const tenantB = await makeTenant(db.sql);
   for (const role of ['member of A', 'admin of A', 'admin of B', 'no membership', 'super admin'] as Role[]) users[role] = await makeUser(db.sql);
@@ -45,7 +42,6 @@ beforeAll(async () => {
     values (${tenantA}, 'nightly', '0 3 * * *', 'report.nightly', now() + interval '1 hour') returning id`;
   scheduleA = s.id;
 });
-afterAll(async () => { await db?.drop(); });
 
 function as<T>(role: Role, fn: (tx: TransactionSql) => Promise<T>, rollback: boolean): Promise<T> {
   if (role === 'anon') return asRole(db.sql, 'anon', { role: 'anon' }, fn, { rollback });

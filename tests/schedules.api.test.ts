@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { nextSlot } from '../supabase/functions/_shared/cron.ts';
+import { nextSlot } from '../supabase/functions/_supaqueue/cron.ts';
 import { serveFunctions } from '../scripts/lib/functions.ts';
 import { apiKey, LOCAL_API_URL, LOCAL_JWT_SECRET, userToken } from '../scripts/lib/keys.ts';
 import { freePort } from '../scripts/lib/pg.ts';
@@ -21,9 +21,9 @@ import { addMember, createTestDatabase, makeSuperAdmin, makeTenant, makeUser, ty
 
 const FN = path.join(ROOT, 'supabase/functions');
 const ENTRY = `
-import { createVerifier } from '${FN}/_shared/auth.ts';
-import { getConfig } from '${FN}/_shared/config.ts';
-import { createDb } from '${FN}/_shared/db.ts';
+import { createVerifier } from '${FN}/_supaqueue/auth.ts';
+import { getConfig } from '${FN}/_supaqueue/config.ts';
+import { createDb } from '${FN}/_supaqueue/db.ts';
 import { createApp } from '${FN}/jobs/app.ts';
 import { createSchedulesRouter } from '${FN}/jobs/schedules-routes.ts';
 const cfg = getConfig();
@@ -47,7 +47,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'supaqueue-schedules-fn-'));
   fs.mkdirSync(path.join(dir, 'jobs'));
   fs.writeFileSync(path.join(dir, 'jobs/index.ts'), ENTRY);
-  // The import map of the deployed functions (cron-parser included).
+  // The import map of the deployed functions (croner included).
   fs.copyFileSync(path.join(FN, 'jobs-scheduler/deno.json'), path.join(dir, 'jobs/deno.json'));
   const anonKey = await apiKey('anon');
   const server = await serveFunctions({

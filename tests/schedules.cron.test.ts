@@ -1,11 +1,11 @@
 /**
  * Cron evaluation in time zones, with the module the jobs-scheduler function and the schedules API
- * use (supabase/functions/_shared/cron.ts). Europe/Berlin switches to summer time on the last Sunday of
+ * use (supabase/functions/_supaqueue/cron.ts). Europe/Berlin switches to summer time on the last Sunday of
  * March (2026-03-29) and back on the last Sunday of October (2026-10-25): 09:00 local is 08:00Z in
  * winter and 07:00Z in summer.
  */
 import { expect, test } from 'vitest';
-import { checkSchedule, CronError, nextSlot, normalizeCron, planFire } from '../supabase/functions/_shared/cron.ts';
+import { checkSchedule, CronError, nextSlot, normalizeCron, planFire } from '../supabase/functions/_supaqueue/cron.ts';
 
 const at = (iso: string) => new Date(iso);
 

@@ -111,7 +111,7 @@ test('the service_role JWT (signed with the project secret): 200 with the pass s
   expect(res.status).toBe(200);
   const { data } = await res.json() as { data: Record<string, unknown> };
   expect(data).toMatchObject({
-    reclaimed: 0, purged: 0, retention_days: 7, errors: [],
+    reclaimed: 0, purged: 0, retention: '7 days', errors: [],
     schedules: { due: 2, fired: 2, moved: 0, failed: 0, disabled: 0, batches: 1, more: false },
   });
   expect(typeof data.duration_ms).toBe('number');

@@ -1,11 +1,11 @@
 /**
  * The scheduler's database path, run with the very module the jobs-scheduler function runs
- * (supabase/functions/_shared/schedules.ts) against a real database: exactly-once per slot under
+ * (supabase/functions/_supaqueue/schedules.ts) against a real database: exactly-once per slot under
  * overlapping passes, the "run once, not a burst" catch-up, and isolation of a failing schedule.
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
-import { fireDueSchedules, runScheduler, DEFAULT_LIMITS } from '../supabase/functions/_shared/schedules.ts';
+import { fireDueSchedules, runScheduler, DEFAULT_LIMITS } from '../supabase/functions/_supaqueue/schedules.ts';
 import { asService, createTestDatabase, makeTenant, type Sql, type TestDatabase } from './helpers/db.ts';
 
 let db: TestDatabase;
@@ -151,5 +151,5 @@ test('the full pass also reclaims expired leases and purges finished jobs past r
                  locked_until = now() - interval '1 minute', fair_key = null where type = 'stuck'`;
   const summary = await runScheduler(db.sql, DEFAULT_LIMITS);
 
-  expect(summary).toMatchObject({ reclaimed: 1, purged: 1, retention_days: 7, errors: [] });
+  expect(summary).toMatchObject({ reclaimed: 1, purged: 1, retention: '7 days', errors: [] });
 });

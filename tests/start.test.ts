@@ -27,6 +27,7 @@ async function npmStart(extraEnv: Record<string, string> = {}): Promise<Started>
   dirs.push(dataDir);
   const dbPort = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, SUPAQUEUE_DB_PORT: String(dbPort), SUPAQUEUE_API_PORT: String(await freePort()),
+    SUPAQUEUE_DASHBOARD_PORT: String(await freePort()),
     SUPAQUEUE_DATA_DIR: dataDir, NO_COLOR: '1', ...extraEnv };
   delete env.DATABASE_URL;
   // What `npm start` runs (checked below), without npm in between: npm itself dies of the SIGINT and

@@ -1,5 +1,5 @@
 /**
- * supabase/functions/_shared/database.types.ts is what `supabase gen types` makes of the migrated
+ * supabase/functions/_supaqueue/database.types.ts is what `supabase gen types` makes of the migrated
  * schema: regenerated here from this file's database and compared with the committed file.
  */
 import fs from 'node:fs';
@@ -14,7 +14,7 @@ afterAll(async () => { await db?.drop(); });
 test('the committed database types match the migrations (else run `npm run gen:types`)', async () => {
   const generated = await generateTypes(db.url);
   const committed = fs.existsSync(TYPES_FILE) ? normalizeTypes(fs.readFileSync(TYPES_FILE, 'utf8')) : '(missing)';
-  expect(committed, 'supabase/functions/_shared/database.types.ts is stale: run `npm run gen:types` and commit it').toBe(generated);
+  expect(committed, 'supabase/functions/_supaqueue/database.types.ts is stale: run `npm run gen:types` and commit it').toBe(generated);
 });
 
 test('the generated types describe the public API (tables, RPCs and the status enum)', () => {

@@ -31,11 +31,45 @@ describe('configuration errors', () => {
     expect(w.stderr()).toMatch(/WORKER_LISTEN/);
   });
 
+  it('exits 2 naming WORKER_LOG_LEVEL when it is not a pino level', async () => {
+    const w = spawnWorker(db.url, { handlers: DEMO, env: { WORKER_LOG_LEVEL: 'verbose' } });
+    workers.push(w);
+    expect(await w.exited).toEqual({ code: 2, signal: null });
+    expect(w.stderr()).toMatch(/WORKER_LOG_LEVEL/);
+  });
+
+  it('exits 2 when WORKER_TYPES names a type without a handler', async () => {
+    const w = spawnWorker(db.url, { handlers: DEMO, env: { WORKER_TYPES: 'demo.echo,demo.nope' } });
+    workers.push(w);
+    expect(await w.exited).toEqual({ code: 2, signal: null });
+    expect(w.stderr()).toMatch(/types \(WORKER_TYPES\) without a handler: demo\.nope/);
+  });
+
   it('exits 2 when the options are out of range', async () => {
     const w = spawnWorker(db.url, { handlers: DEMO, env: { WORKER_LEASE_SECONDS: 1, WORKER_HEARTBEAT_INTERVAL_MS: 5000 } });
     workers.push(w);
     expect(await w.exited).toEqual({ code: 2, signal: null });
     expect(w.stderr()).toMatch(/WORKER_HEARTBEAT_INTERVAL_MS\) must be shorter than leaseSeconds \(WORKER_LEASE_SECONDS\)/);
+  });
+});
+
+describe('an internal loop that crashes', () => {
+  let own: TestDatabase;
+  beforeAll(async () => {
+    own = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await own?.drop();
+  });
+
+  it('stops the worker and exits 1, so a supervisor restarts it', async () => {
+    const w = await startWorker(own.url, { handlers: DEMO, env: { WORKER_POLL_INTERVAL_MS: 100 } });
+    workers.push(w);
+    // Not transient (42501): retrying cannot help, and a worker that kept heartbeating without claiming would be a zombie.
+    await own.sql`revoke execute on function public.claim_jobs(text, text[], integer, double precision) from service_role`;
+    const exit = await Promise.race([w.exited, new Promise((r) => setTimeout(r, 15_000, 'still running'))]);
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(w.logs.find((l) => l.msg === 'worker loop crashed; stopping the worker')).toMatchObject({ loop: 'claim', err: { code: '42501' } });
   });
 });
 

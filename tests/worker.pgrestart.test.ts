@@ -56,7 +56,7 @@ describe('Postgres restart mid-run', () => {
 
     await waitFor(async () => (await statusCounts(sql)).completed === JOBS, { timeoutMs: 60_000, intervalMs: 250, message: 'all jobs completed after the restart' });
     expect(await statusCounts(sql)).toEqual({ completed: JOBS });
-    expect(workers.map((w) => w.exit)).toEqual([null, null]);
+    expect(workers.map((w) => w.exit), workers.map((w) => w.logs.filter((l) => (l as { level?: number }).level! >= 50).map((l) => JSON.stringify(l)).join('\n') + w.stderr()).join('\n---\n')).toEqual([null, null]);
     expect(workers.every((w) => logged(w, 'claims working again'))).toBe(true);
   }, 90_000);
 });

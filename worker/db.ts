@@ -13,79 +13,87 @@
 import postgres, { type Sql } from 'postgres';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from './config.ts';
+import { Listener } from './listener.ts';
+import { inTransactionAs, poolOptions } from '../supabase/functions/_supaqueue/role.ts';
+import type { ClaimRequest, CompleteItem, DataSource, FailItem, HeartbeatRow, Lease } from './source.ts';
 import type { Job, JobStatus, Progress } from './types.ts';
-
-export interface Lease { id: string; lease_id: string }
-export interface CompleteItem extends Lease { /** JSON text of the result ('null' = no result). */ resultJson: string }
-export interface FailItem extends Lease { error: string; retryable: boolean }
-export interface HeartbeatRow { id: string; lease_valid: boolean; cancel_requested: boolean }
-
-export interface Db {
-  /** claim_jobs for up to `count` jobs. */
-  claim(count: number): Promise<Job[]>;
-  /** complete_jobs; the ids the server completed (absent = the lease was stale). */
-  complete(items: CompleteItem[]): Promise<Set<string>>;
-  /** fail_jobs; id -> new status for the jobs the server settled. */
-  fail(items: FailItem[]): Promise<Map<string, JobStatus>>;
-  /** release_jobs; the ids given back. */
-  release(items: Lease[]): Promise<Set<string>>;
-  heartbeat(items: Lease[]): Promise<HeartbeatRow[]>;
-  progress(lease: Lease, progress: Progress): Promise<boolean>;
-  maintenance(): Promise<Record<string, number>>;
-  /** Checks the connection, the role and the retention interval; returns current_user. */
-  probe(): Promise<{ user: string; canClaim: boolean }>;
-  /** A separate single-connection client for LISTEN, reporting notifications and connection loss. */
-  listenerClient(handlers: { onnotify: () => void; onclose: () => void }): Sql;
-  end(): Promise<void>;
-}
 
 const MAINTENANCE_BATCH = 1000;
 
 function baseOptions(o: ResolvedOptions, logger: Logger): postgres.Options<{}> {
-  return {
-    max: o.maxConnections,
-    // Transaction poolers cannot keep named prepared statements for us across transactions.
-    prepare: o.pooler !== 'transaction',
-    connect_timeout: 10,
-    onnotice: (n) => logger.debug({ notice: n.message }, 'postgres notice'),
-    connection: {
-      application_name: `supaqueue-worker ${o.workerId}`.slice(0, 63),
-      ...(o.roleVia === 'startup' ? { options: `-c role=${o.role}` } : {}),
-    },
-  };
+  return poolOptions({
+    max: o.maxConnections, transactionPooler: o.pooler === 'transaction', applicationName: `supaqueue-worker ${o.workerId}`,
+    role: o.role, roleVia: o.roleVia, onnotice: (n) => logger.debug({ notice: n.message }, 'postgres notice'),
+  });
 }
 
-export function openDb(o: ResolvedOptions, logger: Logger): Db {
-  return new PostgresDb(o, logger);
+/** The Postgres data source for a worker with a `connection`. */
+export function openDb(o: ResolvedOptions, logger: Logger): DataSource {
+  return new PostgresSource(o, logger);
 }
 
-class PostgresDb implements Db {
-  private readonly sql: Sql;
-  private readonly owned: boolean;
+type ClientOptions = Record<string, unknown>;
+
+/** One connection's client, and the calls in flight on it. */
+interface Lane { sql: Sql; inflight: number; owned: boolean }
+
+/**
+ * The pool is `maxConnections` one-connection clients (lanes), each call on the least busy one, plus a
+ * lane of its own for heartbeats, so a busy pool cannot starve lease renewal. A call abandoned at its
+ * deadline replaces its lane's client (its socket may hang for minutes in a network partition): the old
+ * one is ended at once, failing only the calls queued on that connection (a transient error: retried);
+ * the other lanes carry on. A postgres.js client passed in as `connection` is one lane that is not ours
+ * to end: an abandoned call on it is only abandoned; the heartbeat and LISTEN connections are still our
+ * own, derived from its options.
+ */
+class PostgresSource implements DataSource {
+  private readonly lanes: Lane[];
+  private readonly beat: Lane;
+  private ended = false;
 
   constructor(private readonly o: ResolvedOptions, private readonly logger: Logger) {
-    this.owned = typeof o.connection === 'string';
-    this.sql = typeof o.connection === 'string' ? postgres(o.connection, baseOptions(o, logger)) : o.connection;
+    this.lanes = typeof o.connection === 'string'
+      ? Array.from({ length: o.maxConnections }, () => ({ sql: this.client({ max: 1 }), inflight: 0, owned: true }))
+      : [{ sql: o.connection as Sql, inflight: 0, owned: false }];
+    this.beat = { sql: this.client({ max: 1 }), inflight: 0, owned: true };
   }
 
-  /** Runs fn as the configured role: directly, or in a transaction that sets it locally. */
-  private run<T>(fn: (q: Sql) => Promise<T>): Promise<T> {
-    if (this.o.roleVia !== 'transaction') return fn(this.sql);
-    return this.sql.begin(async (tx) => {
-      await tx`select set_config('role', ${this.o.role}, true)`;
-      return fn(tx as unknown as Sql);
-    }) as Promise<T>;
+  /** A one-connection client of our own on the configured connection, with extra options. */
+  private client(extra: ClientOptions): Sql {
+    const c = this.o.connection!;
+    if (typeof c === 'string') return postgres(c, { ...baseOptions(this.o, this.logger), ...extra } as postgres.Options<{}>);
+    // Derived from a client passed in: its parsed options, as postgres.js builds its own LISTEN client.
+    return postgres({ ...c.options, ...extra, shared: { retries: 0, typeArrayMap: {} } } as unknown as postgres.Options<{}>);
   }
 
-  async claim(count: number): Promise<Job[]> {
-    const { workerId, types, leaseSeconds } = this.o;
-    const rows = await this.run((q) => q<Job[]>`
+  /** Runs fn on the least busy lane (or the heartbeat lane) as the configured role; replaces that lane's client if the call is abandoned. */
+  private async run<T>(on: 'pool' | 'beat', signal: AbortSignal, fn: (q: Sql) => Promise<T>): Promise<T> {
+    const lane = on === 'beat' ? this.beat : this.lanes.reduce((a, b) => (b.inflight < a.inflight ? b : a));
+    const { sql } = lane;
+    signal.addEventListener('abort', () => this.replace(lane, sql), { once: true });
+    lane.inflight += 1;
+    try {
+      if (this.o.roleVia !== 'transaction') return await fn(sql);
+      return await inTransactionAs(sql, { role: this.o.role! }, (tx) => fn(tx as unknown as Sql));
+    } finally {
+      lane.inflight -= 1;
+    }
+  }
+
+  private replace(lane: Lane, stale: Sql): void {
+    if (this.ended || !lane.owned || lane.sql !== stale) return; // not ours, or already replaced
+    lane.sql = this.client({ max: 1 });
+    void stale.end({ timeout: 0 }).catch(() => {});
+  }
+
+  async claim({ workerId, types, count, leaseSeconds }: ClaimRequest, signal: AbortSignal): Promise<Job[]> {
+    const rows = await this.run('pool', signal, (q) => q<Job[]>`
       select * from public.claim_jobs(${workerId}, ${types}::text[], ${count}::int, ${leaseSeconds}::float8)`);
     return [...rows];
   }
 
-  async complete(items: CompleteItem[]): Promise<Set<string>> {
-    const rows = await this.run((q) => q<{ id: string }[]>`
+  async complete(items: CompleteItem[], signal: AbortSignal): Promise<Set<string>> {
+    const rows = await this.run('pool', signal, (q) => q<{ id: string }[]>`
       select c.id from public.complete_jobs(
         ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lease_id)}::uuid[],
         (select array_agg(nullif(r.v::jsonb, 'null'::jsonb) order by r.n)
@@ -93,8 +101,8 @@ class PostgresDb implements Db {
     return new Set(rows.map((r) => r.id));
   }
 
-  async fail(items: FailItem[]): Promise<Map<string, JobStatus>> {
-    const rows = await this.run((q) => q<{ id: string; status: JobStatus }[]>`
+  async fail(items: FailItem[], signal: AbortSignal): Promise<Map<string, JobStatus>> {
+    const rows = await this.run('pool', signal, (q) => q<{ id: string; status: JobStatus }[]>`
       select f.id, f.status from public.fail_jobs(
         ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lease_id)}::uuid[],
         ${items.map((i) => i.error)}::text[],
@@ -103,49 +111,50 @@ class PostgresDb implements Db {
     return new Map(rows.map((r) => [r.id, r.status]));
   }
 
-  async release(items: Lease[]): Promise<Set<string>> {
-    const rows = await this.run((q) => q<{ id: string }[]>`
+  async release(items: Lease[], signal: AbortSignal): Promise<Set<string>> {
+    const rows = await this.run('pool', signal, (q) => q<{ id: string }[]>`
       select r.id from public.release_jobs(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lease_id)}::uuid[]) r`);
     return new Set(rows.map((r) => r.id));
   }
 
-  async heartbeat(items: Lease[]): Promise<HeartbeatRow[]> {
-    const rows = await this.run((q) => q<HeartbeatRow[]>`
+  async heartbeat(items: Lease[], leaseSeconds: number, signal: AbortSignal): Promise<HeartbeatRow[]> {
+    const rows = await this.run('beat', signal, (q) => q<HeartbeatRow[]>`
       select h.id, h.lease_valid, h.cancel_requested from public.heartbeat_jobs(
-        ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lease_id)}::uuid[], ${this.o.leaseSeconds}::float8) h`);
+        ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lease_id)}::uuid[], ${leaseSeconds}::float8) h`);
     return [...rows];
   }
 
-  async progress(lease: Lease, progress: Progress): Promise<boolean> {
-    const [row] = await this.run((q) => q<{ ok: boolean }[]>`
+  async progress(lease: Lease, progress: Progress, signal: AbortSignal): Promise<boolean> {
+    const [row] = await this.run('pool', signal, (q) => q<{ ok: boolean }[]>`
       select public.set_job_progress(${lease.id}::uuid, ${lease.lease_id}::uuid, ${JSON.stringify(progress)}::text::jsonb) as ok`);
     return row.ok;
   }
 
-  async maintenance(): Promise<Record<string, number>> {
-    const [row] = await this.run((q) => q<{ r: Record<string, number> }[]>`
-      select public.run_maintenance(${this.o.retention}::interval, ${MAINTENANCE_BATCH}::int) as r`);
+  async maintenance(signal: AbortSignal): Promise<Record<string, number>> {
+    const [row] = await this.run('pool', signal, (q) => q<{ r: Record<string, number> }[]>`
+      select public.run_maintenance(max_jobs => ${MAINTENANCE_BATCH}::int) as r`); // retention: the database's supaqueue.retention()
     return row.r;
   }
 
-  async probe(): Promise<{ user: string; canClaim: boolean }> {
-    const [row] = await this.run((q) => q<{ user: string; can_claim: boolean }[]>`
-      select current_user as user, ${this.o.retention}::interval is not null as retention_ok,
+  /** Checks the connection and the role. */
+  async probe(signal: AbortSignal): Promise<{ user: string; canClaim: boolean }> {
+    const [row] = await this.run('pool', signal, (q) => q<{ user: string; can_claim: boolean }[]>`
+      select current_user as user,
              has_function_privilege('public.claim_jobs(text, text[], integer, double precision)', 'execute') as can_claim`);
     return { user: row.user, canClaim: row.can_claim };
   }
 
-  listenerClient({ onnotify, onclose }: { onnotify: () => void; onclose: () => void }): Sql {
-    const extra = { max: 1, idle_timeout: null, max_lifetime: null, fetch_types: false, onnotify: () => onnotify(), onclose: () => onclose() };
-    if (typeof this.o.connection === 'string') {
-      return postgres(this.o.connection, { ...baseOptions(this.o, this.logger), ...extra } as unknown as postgres.Options<{}>);
-    }
-    // A client passed in: derive a one-connection client from its parsed options, exactly as
-    // postgres.js itself builds its internal LISTEN client (sql.listen), with our own callbacks.
-    return postgres({ ...this.o.connection.options, ...extra, shared: { retries: 0, typeArrayMap: {} } } as unknown as postgres.Options<{}>);
+  /** LISTEN supaqueue_jobs on a connection of its own (worker/listener.ts). */
+  subscribe(onHint: () => void): { stop(): Promise<void> } {
+    const listener = new Listener((handlers) => this.client({
+      max: 1, idle_timeout: null, max_lifetime: null, fetch_types: false, onnotify: handlers.onnotify, onclose: handlers.onclose,
+    }), this.logger, onHint, this.o.deadlineMs.probe); // a LISTEN is only a hint: it may take as long as connecting
+    listener.start();
+    return listener;
   }
 
   async end(): Promise<void> {
-    if (this.owned) await this.sql.end({ timeout: 5 });
+    this.ended = true;
+    await Promise.all([...this.lanes, this.beat].filter((l) => l.owned).map((l) => l.sql.end({ timeout: 5 })));
   }
 }

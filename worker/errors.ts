@@ -2,7 +2,7 @@
  * Errors the worker gives handlers, and how the worker tells transient database trouble (retry the call
  * after a pause) from everything else (a bug or a rule of the queue: do not repeat it).
  */
-import { RETRYABLE_PG_CODES } from '../supabase/functions/_shared/errors.ts';
+import { isTransientDbError as isTransientForEveryone } from '../supabase/functions/_supaqueue/errors.ts';
 
 /**
  * Throw this (or any error with `retryable = false`) from a handler to fail the job for good, whatever
@@ -48,13 +48,6 @@ export function describeError(err: unknown): string {
   }
 }
 
-// Errors postgres.js raises itself when the socket is gone or never came up, plus Node's socket errors.
-const CONNECTION_CODES = new Set([
-  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ENOTFOUND', 'EAI_AGAIN', 'ENOENT',
-]);
-
 /**
  * True for failures worth repeating the same call for after a pause: the connection dropped, Postgres is
  * restarting or shutting down, too many connections, serialization/deadlock. Every worker call is safe
@@ -63,12 +56,12 @@ const CONNECTION_CODES = new Set([
  */
 export function isTransientDbError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
+  // The one list (supabase/functions/_supaqueue/errors.ts, which the edge functions answer 503 with) ...
+  if (isTransientForEveryone(err)) return true;
+  // ... plus the worker's own caution: any other socket-level code (E...) raised on our side counts too.
   const e = err as { code?: unknown; severity?: unknown; name?: unknown };
-  const code = typeof e.code === 'string' ? e.code : '';
   const fromServer = e.name === 'PostgresError' || typeof e.severity === 'string';
-  if (!fromServer) return CONNECTION_CODES.has(code) || code.startsWith('E');
-  // Class 08 (connection exception), 57P0x (shutdown/restart), 53xxx (resources) are all transient.
-  return RETRYABLE_PG_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code.startsWith('53');
+  return !fromServer && typeof e.code === 'string' && e.code.startsWith('E');
 }
 
 /** Exponential backoff with jitter for repeated database failures: ~100 ms doubling, capped at maxMs. */

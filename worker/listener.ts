@@ -8,8 +8,11 @@
  */
 import type { Logger } from 'pino';
 import type { Sql } from 'postgres';
-import type { Db } from './db.ts';
 import { backoffMs, isTransientDbError } from './errors.ts';
+import { DeadlineError } from './source.ts';
+
+/** Opens the one-connection client LISTEN runs on, reporting notifications and connection loss. */
+export type ListenClientFactory = (handlers: { onnotify: () => void; onclose: () => void }) => Sql;
 
 export const CHANNEL = 'supaqueue_jobs';
 
@@ -23,7 +26,9 @@ export class Listener {
   private failures = 0;
   private retryTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly db: Db, private readonly logger: Logger, private readonly onWake: () => void) {}
+  /** deadlineMs: a LISTEN unanswered by then is abandoned with its connection, and tried again later. */
+  constructor(private readonly open: ListenClientFactory, private readonly logger: Logger,
+    private readonly onWake: () => void, private readonly deadlineMs: number) {}
 
   /** True while a LISTEN is registered on a live connection. */
   get active(): boolean {
@@ -31,7 +36,7 @@ export class Listener {
   }
 
   start(): void {
-    this.client = this.db.listenerClient({ onnotify: () => this.onWake(), onclose: () => this.lost() });
+    this.client = this.newClient();
     void this.subscribe();
   }
 
@@ -41,11 +46,38 @@ export class Listener {
     await this.client?.end({ timeout: 1 }).catch(() => {});
   }
 
+  private newClient(): Sql {
+    // Only the current client's closing matters: a replaced one is closed on purpose.
+    const client: Sql = this.open({ onnotify: () => this.onWake(), onclose: () => { if (this.client === client) this.lost(); } });
+    return client;
+  }
+
+  /** LISTEN within the deadline; past it the connection is dropped for a new one (a hung socket never answers). */
+  private async listen(client: Sql): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const attempt = client.unsafe(`listen ${CHANNEL}`);
+    attempt.catch(() => {});
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeadlineError('listen', this.deadlineMs)), this.deadlineMs);
+    });
+    try {
+      await Promise.race([attempt, deadline]);
+    } catch (err) {
+      if (err instanceof DeadlineError && this.client === client) {
+        this.client = this.newClient();
+        void client.end({ timeout: 0 }).catch(() => {});
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async subscribe(): Promise<void> {
     if (this.stopped || this.subscribing || !this.client) return;
     this.subscribing = true;
     try {
-      await this.client.unsafe(`listen ${CHANNEL}`);
+      await this.listen(this.client);
       this.listening = true;
       if (this.failures > 0) this.logger.info({ channel: CHANNEL }, 'LISTEN restored');
       else this.logger.debug({ channel: CHANNEL }, 'listening for wake-ups');

@@ -3,12 +3,17 @@
  * outcome into a settle. An abort (lease lost, cancelled, timeout, shutdown) decides the outcome at once,
  * without waiting for the handler: a handler that ignores its signal is abandoned, so a hung job costs
  * one attempt and one slot for jobTimeoutMs, never the whole worker.
+ *
+ * Fencing: each job's lease is tracked on the local monotonic clock, from when the claim or the last
+ * successful heartbeat was SENT (the server's now() comes later, so the real lease ends no earlier). A
+ * job whose lease could not be renewed is aborted (lease-lost) leaseMarginMs before that point, so a
+ * stalled or cut-off worker stops before another worker can reclaim the job.
  */
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from './config.ts';
-import type { Db } from './db.ts';
 import { describeError, isRetryableHandlerError, isTransientDbError, JobAbortedError, PermanentError, type AbortCause } from './errors.ts';
 import type { SettleOutcome, Settler } from './settler.ts';
+import { monotonicNow, type Deadlines } from './source.ts';
 import type { Job, JobContext } from './types.ts';
 
 interface Entry {
@@ -17,6 +22,11 @@ interface Entry {
   /** running: the handler holds a slot; settling: its outcome is queued with the settler. */
   phase: 'running' | 'settling';
   timer?: NodeJS.Timeout;
+  /** Monotonic ms at which the job is fenced: the lease as last renewed, minus the safety margin. */
+  fenceAt: number;
+  fence?: NodeJS.Timeout;
+  /** Aborted by our own fence (the lease may still be ours): released, not dropped. */
+  fenced?: boolean;
 }
 
 type Outcome =
@@ -26,9 +36,11 @@ type Outcome =
   | { kind: 'drop' };
 
 /** What an abort cause means for the job, whatever the handler does afterwards. */
-function outcomeOf(reason: JobAbortedError): Outcome {
+function outcomeOf(reason: JobAbortedError, fenced: boolean): Outcome {
   switch (reason.kind) {
-    case 'lease-lost': return { kind: 'drop' };
+    // Reported lost: another worker owns it. Fenced by us: maybe still ours, so give it back (the release
+    // is fenced by the lease, so it changes nothing if the job was reclaimed meanwhile).
+    case 'lease-lost': return fenced ? { kind: 'release' } : { kind: 'drop' };
     case 'shutdown': return { kind: 'release' };
     case 'cancelled': return { kind: 'fail', error: reason.message, retryable: false }; // the SQL ends it `cancelled`
     case 'timeout': return { kind: 'fail', error: reason.message, retryable: true };
@@ -41,18 +53,24 @@ export class JobRunner {
   private waiters: Array<() => void> = [];
   private heartbeatFailures = 0;
 
-  constructor(private readonly o: ResolvedOptions, private readonly db: Db, private readonly settler: Settler,
-    private readonly logger: Logger, private readonly onSlotFreed: () => void) {}
+  constructor(private readonly o: ResolvedOptions, private readonly db: Pick<Deadlines, 'heartbeat' | 'progress'>,
+    private readonly settler: Settler, private readonly logger: Logger, private readonly onSlotFreed: () => void) {}
 
   /** Handlers occupying a slot. */
   get running(): number {
     return this.runningCount;
   }
 
-  /** Runs a claimed job in the background; never rejects. */
-  start(job: Job): void {
-    const entry: Entry = { job, controller: new AbortController(), phase: 'running' };
+  /** Monotonic ms at which a lease granted by a request sent at sentAt must be fenced. */
+  fenceAt(sentAt: number): number {
+    return sentAt + this.o.leaseSeconds * 1000 - this.o.leaseMarginMs;
+  }
+
+  /** Runs a claimed job in the background (its claim was sent at sentAt, monotonic ms); never rejects. */
+  start(job: Job, sentAt: number): void {
+    const entry: Entry = { job, controller: new AbortController(), phase: 'running', fenceAt: this.fenceAt(sentAt) };
     this.entries.set(job.id, entry);
+    this.arm(entry);
     this.runningCount += 1;
     if (this.o.jobTimeoutMs !== false) {
       const ms = this.o.jobTimeoutMs;
@@ -82,27 +100,50 @@ export class JobRunner {
     });
   }
 
-  /** One heartbeat_jobs call for every held job; aborts the ones whose lease is gone or that were cancelled. */
+  /**
+   * One heartbeat_jobs call for every held job; renews the local fence of the ones still ours and aborts
+   * the ones whose lease is gone or that were cancelled. Transient failures are logged and the next beat
+   * tries again (the fence covers the gap); anything else is a bug and rejects.
+   */
   async heartbeat(): Promise<void> {
     const held = new Map([...this.entries.values()].map((e) => [e.job.id, e.job.lease_id]));
     if (held.size === 0) return;
+    const sentAt = monotonicNow();
+    let rows;
     try {
-      const rows = await this.db.heartbeat([...held].map(([id, lease_id]) => ({ id, lease_id })));
-      if (this.heartbeatFailures > 0) this.logger.info({ after: this.heartbeatFailures }, 'heartbeats restored');
-      this.heartbeatFailures = 0;
-      for (const row of rows) {
-        const entry = this.entries.get(row.id);
-        // Skip jobs settled meanwhile, and a job this worker lost and then claimed again (a new lease).
-        if (!entry || entry.job.lease_id !== held.get(row.id)) continue;
-        if (!row.lease_valid) this.abort(entry, 'lease-lost', 'lease lost: the job was reclaimed (heartbeats arrived too late)');
-        else if (row.cancel_requested) this.abort(entry, 'cancelled', 'cancelled while running');
-      }
+      rows = await this.db.heartbeat([...held].map(([id, lease_id]) => ({ id, lease_id })), this.o.leaseSeconds);
     } catch (err) {
+      if (!isTransientDbError(err)) throw err;
       // The server stays the judge: when it is back, a job nobody reclaimed is still ours (the heartbeat
       // extends it), and one that was reclaimed answers lease_valid = false then.
       this.heartbeatFailures += 1;
       if (this.heartbeatFailures === 1) this.logger.warn({ err, jobs: held.size }, 'heartbeat failed; will retry');
+      return;
     }
+    if (this.heartbeatFailures > 0) this.logger.info({ after: this.heartbeatFailures }, 'heartbeats restored');
+    this.heartbeatFailures = 0;
+    for (const row of rows) {
+      const entry = this.entries.get(row.id);
+      // Skip jobs settled meanwhile, and a job this worker lost and then claimed again (a new lease).
+      if (!entry || entry.job.lease_id !== held.get(row.id)) continue;
+      if (!row.lease_valid) this.abort(entry, 'lease-lost', 'lease lost: the job was reclaimed (heartbeats arrived too late)');
+      else if (row.cancel_requested) this.abort(entry, 'cancelled', 'cancelled while running');
+      else {
+        entry.fenceAt = Math.max(entry.fenceAt, this.fenceAt(sentAt));
+        this.arm(entry);
+      }
+    }
+  }
+
+  /** (Re)sets the job's fence timer to its fenceAt. */
+  private arm(entry: Entry): void {
+    clearTimeout(entry.fence);
+    if (entry.phase !== 'running') return;
+    entry.fence = setTimeout(() => {
+      if (monotonicNow() < entry.fenceAt) return this.arm(entry); // renewed meanwhile
+      entry.fenced = !entry.controller.signal.aborted;
+      this.abort(entry, 'lease-lost', 'lease could not be renewed before it ended (database slow or unreachable); stopped so another worker can take the job');
+    }, Math.max(0, entry.fenceAt - monotonicNow()));
   }
 
   private abort(entry: Entry, cause: AbortCause, message: string): void {
@@ -131,9 +172,10 @@ export class JobRunner {
 
   private async execute(entry: Entry): Promise<void> {
     const { job } = entry;
-    const logger = this.logger.child({ jobId: job.id, type: job.type, tenantId: job.tenant_id, attempt: job.attempts, traceId: job.trace_id ?? undefined });
+    const logger = this.logger.child({ jobId: job.id, type: job.type, tenantId: job.tenant_id, attempt: job.attempts, trace_id: job.trace_id ?? undefined });
     const outcome = await this.runHandler(entry, logger);
     clearTimeout(entry.timer);
+    clearTimeout(entry.fence);
     entry.phase = 'settling';
     this.runningCount -= 1;
     this.onSlotFreed();
@@ -177,7 +219,7 @@ export class JobRunner {
     const reason = entry.controller.signal.reason as JobAbortedError;
     logger.warn({ cause: reason.kind }, `job aborted: ${reason.message}`);
     run.then(() => logger.debug('aborted handler returned later; its result was ignored'), () => {});
-    return outcomeOf(reason);
+    return outcomeOf(reason, entry.fenced === true);
   }
 
   private async settle(entry: Entry, outcome: Outcome, logger: Logger): Promise<void> {

@@ -9,7 +9,7 @@
  * rejects outright (e.g. one result over 1 MiB) is split, so one bad job cannot block the others.
  */
 import type { Logger } from 'pino';
-import type { CompleteItem, Db, FailItem, Lease } from './db.ts';
+import type { CompleteItem, Deadlines, FailItem, Lease } from './source.ts';
 import { backoffMs, describeError, isTransientDbError } from './errors.ts';
 import type { JobStatus } from './types.ts';
 import { pause } from './wakeup.ts';
@@ -32,7 +32,7 @@ export class Settler {
   private failures = 0;
   private readonly abandon = new AbortController();
 
-  constructor(private readonly db: Db, private readonly logger: Logger,
+  constructor(private readonly db: Pick<Deadlines, 'complete' | 'fail' | 'release'>, private readonly logger: Logger,
     private readonly opts: { intervalMs: number; batchSize: number }) {}
 
   complete(item: CompleteItem): Promise<SettleOutcome> { return this.push('complete', item); }

@@ -61,7 +61,7 @@ export interface JobContext {
    * lease is gone or the database is unreachable (progress is best effort); rejects on invalid input.
    */
   progress(progress: Progress): Promise<boolean>;
-  /** pino child bound to jobId, type, tenantId, attempt and traceId. */
+  /** pino child bound to jobId, type, tenantId, attempt and trace_id (the edge functions' log field too). */
   logger: Logger;
 }
 

@@ -104,3 +104,91 @@ grant usage on schema public to postgres, anon, authenticated, service_role;
 alter default privileges for role postgres in schema public grant all on tables to anon, authenticated, service_role;
 alter default privileges for role postgres in schema public grant all on functions to anon, authenticated, service_role;
 alter default privileges for role postgres in schema public grant all on sequences to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Supabase Realtime: THE DATABASE HALF ONLY. No Realtime server runs here (it is an Elixir release,
+-- shipped as a Docker image); this recreates what its tenant migrations install in a project's
+-- database (supabase/realtime, lib/realtime/tenants/repo/migrations), so migrations that broadcast from
+-- the database and authorize private channels with RLS on realtime.messages run here as on Supabase:
+--   * realtime.messages with its current columns, partitioned by inserted_at, RLS enabled, owned by
+--     supabase_realtime_admin, and the grants Realtime gives (SELECT, INSERT, UPDATE to postgres and
+--     the API roles: who may read or send is decided by RLS policies alone);
+--   * realtime.topic(): the channel topic the server sets (realtime.topic) while it checks policies;
+--   * realtime.send(payload, event, topic, private default true) with the server's current body: sets
+--     realtime.topic for the transaction, inserts one broadcast row, and turns any error into a
+--     WARNING, so a failed send never fails the caller's transaction;
+--   * the publication supabase_realtime (Postgres Changes), empty, as on a new project.
+-- Differences, on purpose: one DEFAULT partition instead of the daily partitions the server's janitor
+-- creates (and drops after 3 days), since no server runs here to create them; nothing reads the
+-- messages (on Supabase the server streams them to subscribers by logical replication).
+-- ---------------------------------------------------------------------------------------------------
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'supabase_realtime_admin') then
+    create role supabase_realtime_admin nologin noinherit noreplication;
+  end if;
+  if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
+    create publication supabase_realtime;
+  end if;
+end
+$$;
+alter publication supabase_realtime owner to postgres;
+
+create schema if not exists realtime authorization supabase_admin;
+grant usage on schema realtime to postgres, anon, authenticated, service_role;
+
+create table if not exists realtime.messages (
+  topic text not null,
+  extension text not null,
+  payload jsonb,
+  event text,
+  private boolean default false,
+  updated_at timestamp not null default now(),
+  inserted_at timestamp not null default now(),
+  id uuid not null default gen_random_uuid(),
+  binary_payload bytea,
+  constraint messages_payload_exclusive check (payload is null or binary_payload is null),
+  primary key (id, inserted_at)
+) partition by range (inserted_at);
+create table if not exists realtime.messages_default partition of realtime.messages default;
+create index if not exists messages_inserted_at_topic_index on realtime.messages (inserted_at desc, topic)
+  where extension = 'broadcast' and private is true;
+alter table realtime.messages owner to supabase_realtime_admin;
+alter table realtime.messages_default owner to supabase_realtime_admin;
+alter table realtime.messages enable row level security;
+grant select, insert, update on realtime.messages to postgres, anon, authenticated, service_role;
+
+create or replace function realtime.topic() returns text
+language sql stable
+as $$
+  select nullif(current_setting('realtime.topic', true), '')::text;
+$$;
+
+create or replace function realtime.send(payload jsonb, event text, topic text, private boolean default true) returns void
+language plpgsql
+as $$
+declare
+  generated_id uuid;
+  final_payload jsonb;
+begin
+  begin
+    generated_id := gen_random_uuid();
+    -- The payload gets an id unless it has one.
+    if payload ? 'id' then
+      final_payload := payload;
+    else
+      final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id));
+    end if;
+    execute format('SET LOCAL realtime.topic TO %L', topic);
+    insert into realtime.messages (id, payload, event, topic, private, extension)
+    values (generated_id, final_payload, event, topic, private, 'broadcast');
+  exception
+    when others then
+      raise warning 'WarnSendingBroadcastMessage: %', sqlerrm;
+  end;
+end;
+$$;
+
+alter function realtime.topic() owner to supabase_realtime_admin;
+alter function realtime.send(jsonb, text, text, boolean) owner to supabase_realtime_admin;
+grant execute on function realtime.topic(), realtime.send(jsonb, text, text, boolean) to postgres, anon, authenticated, service_role;

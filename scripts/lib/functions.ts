@@ -1,7 +1,7 @@
 /**
  * The local edge functions server: what `supabase functions serve` does, without Docker.
  *
- * Every folder of `functionsDir` with an index.ts (except `_shared` and other `_`/`.` folders) runs in
+ * Every folder of `functionsDir` with an index.ts (except `_supaqueue` and other `_`/`.` folders) runs in
  * its own real Deno process (node_modules/.bin/deno) on an internal port, with only the given env (plus
  * what Deno itself needs), like an isolate on Supabase. A small Node reverse proxy on `port` serves
  * them as http://127.0.0.1:<port>/functions/v1/<name>/..., stripping /functions/v1 as Supabase's

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { apiKey, LOCAL_API_URL, LOCAL_JWT_SECRET, userToken } from '../../scripts/lib/keys.ts';
 import { freePort } from '../../scripts/lib/pg.ts';
 import { serveFunctions, type FunctionsServer } from '../../scripts/lib/functions.ts';
-import { addMember, asService, makeSuperAdmin, makeTenant, makeUser, type TestDatabase } from './db.ts';
+import { addMember, asService, makeSuperAdmin, makeTenant, makeUser, useFixture, useTestDatabase, type TestDatabase } from './db.ts';
 
 export const ALLOWED_ORIGIN = 'https://app.example.test';
 
@@ -49,6 +49,21 @@ export async function startApi(db: Pick<TestDatabase, 'url'>, env: Record<string
     },
   });
   return { server, anonKey, serviceKey, stop: () => server.stop() };
+}
+
+/**
+ * The `jobs` function for this test file over db, as a handle usable at the top of the file: started in
+ * beforeAll, stopped in afterAll (before the database is dropped: vitest runs after-hooks in reverse).
+ * Call it after useTestDatabase().
+ */
+export function useApi(db: Pick<TestDatabase, 'url'>, env: Record<string, string> = {}): Api {
+  const get = useFixture('the API', () => startApi(db, env), (api) => api.stop());
+  return {
+    get server() { return get().server; },
+    get anonKey() { return get().anonKey; },
+    get serviceKey() { return get().serviceKey; },
+    stop: () => get().stop(),
+  };
 }
 
 /**
@@ -197,6 +212,15 @@ export async function makeWorld(db: TestDatabase, api: Api): Promise<World> {
     alice: await as(aliceId), bob: await as(bobId), both: await as(bothId),
     loner: await as(lonerId), admin: await as(adminId), quotaUser: await as(quotaId),
   };
+}
+
+/** The endpoint tests' usual setup in one call: this file's database, the API over it and the World. */
+export function useApiWorld(): { db: TestDatabase; api: Api; w: World } {
+  const db = useTestDatabase();
+  const api = useApi(db);
+  const world = useFixture('the world', () => makeWorld(db, api), async () => {});
+  const w = new Proxy({} as World, { get: (_target, key) => world()[key as keyof World] });
+  return { db, api, w };
 }
 
 /** POST /jobs with a type of its own (unless given); throws unless 201. Returns the job. */

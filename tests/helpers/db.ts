@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import postgres, { type Sql, type TransactionSql } from 'postgres';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { withDatabase } from '../../scripts/lib/stack.ts';
 
 export type { Sql };
@@ -43,6 +43,54 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * This test file's database, as a handle usable at the top of the file: registers beforeAll (create a
+ * clone of the migrated template) and afterAll (drop it). Read db.sql / db.url inside tests and hooks
+ * only (hooks registered after this call run after the database exists).
+ */
+export function useTestDatabase(): TestDatabase {
+  const get = useFixture('the test database', createTestDatabase, (db) => db.drop());
+  return {
+    get url() { return get().url; },
+    get name() { return get().name; },
+    get sql() { return get().sql; },
+    drop: () => get().drop(),
+  };
+}
+
+/**
+ * A fixture for this test file: made in beforeAll, disposed of in afterAll (in reverse order of
+ * registration, as vitest runs after-hooks). Returns its getter, which throws outside tests and hooks.
+ */
+export function useFixture<T>(what: string, make: () => Promise<T>, dispose: (value: T) => Promise<unknown>): () => T {
+  let current: T | undefined;
+  beforeAll(async () => { current = await make(); });
+  afterAll(async () => { if (current !== undefined) await dispose(current); });
+  return () => {
+    if (current === undefined) throw new Error(`${what} exists only inside tests and hooks`);
+    return current;
+  };
+}
+
+/** What a user of makeWorld is: a member or admin of its tenant, a super admin (member of nothing), or nobody. */
+export type WorldRole = 'member' | 'admin' | 'super_admin' | 'none';
+
+/**
+ * One tenant and named users with their roles, e.g. makeWorld(sql, { member: 'member', admin: 'admin' })
+ * -> { tenant, member, admin } (ids). The usual cast of a test file, made in one call.
+ */
+export async function makeWorld<const R extends Record<string, WorldRole>>(
+  sql: Sql, users: R, tenant: Parameters<typeof makeTenant>[1] = {},
+): Promise<{ tenant: string } & { [K in keyof R]: string }> {
+  const world: Record<string, string> = { tenant: await makeTenant(sql, tenant) };
+  for (const [name, role] of Object.entries(users)) {
+    const id = world[name] = await makeUser(sql);
+    if (role === 'member' || role === 'admin') await addMember(sql, world.tenant, id, role);
+    if (role === 'super_admin') await makeSuperAdmin(sql, id);
+  }
+  return world as { tenant: string } & { [K in keyof R]: string };
 }
 
 export type Claims = Record<string, unknown>;

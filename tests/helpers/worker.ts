@@ -1,12 +1,14 @@
 /**
  * Helpers for the worker tests: real worker processes (node --import tsx worker/cli.ts), poll-until
- * waits, and the executions table the fixture handlers (tests/fixtures/handlers.ts) write to.
+ * waits, the executions table the fixture handlers (tests/fixtures/handlers.ts) write to, and an
+ * in-memory data source for the unit tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { ROOT } from '../../scripts/lib/stack.ts';
+import type { ClaimRequest, CompleteItem, DataSource, FailItem, HeartbeatRow, Job, JobStatus, Lease } from '../../worker/index.ts';
 
 export const FIXTURE_HANDLERS = path.join(ROOT, 'tests/fixtures/handlers.ts');
 const CLI = path.join(ROOT, 'worker/cli.ts');
@@ -27,7 +29,7 @@ export interface WorkerProcess {
 
 /** Spawns `node --import tsx worker/cli.ts --handlers <fixture>` against url; env adds WORKER_* settings. */
 export function spawnWorker(url: string, opts: { handlers?: string; env?: Record<string, string | number> } = {}): WorkerProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, SUPABASE_DB_URL: url, LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SUPABASE_DB_URL: url, WORKER_LOG_LEVEL: 'info' };
   for (const [k, v] of Object.entries(opts.env ?? {})) env[k] = String(v);
   const proc = spawn(process.execPath, ['--import', 'tsx', CLI, '--handlers', opts.handlers ?? FIXTURE_HANDLERS], {
     cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
@@ -120,3 +122,92 @@ export async function sessionsGone(sql: Sql, pid: number): Promise<boolean> {
 }
 
 export const uniqueName = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
+
+// ---------------------------------------------------------------------------------------------------
+// An in-memory data source for the unit tests (tests/worker.unit.*.test.ts): no database, no processes.
+// ---------------------------------------------------------------------------------------------------
+
+/** A job row as claim_jobs would return it, leased to nobody in particular. */
+export function fakeJob(type: string, payload: unknown = {}): Job {
+  const now = new Date();
+  return {
+    id: randomUUID(), tenant_id: randomUUID(), type, status: 'processing', payload, result: null, priority: 0,
+    attempts: 1, max_attempts: 3, scheduled_at: now, fair_key: null, backoff_base_ms: 0, backoff_max_ms: 0,
+    worker_id: 'fake', lease_id: randomUUID(), locked_until: now, cancel_requested_at: null, started_at: now,
+    completed_at: null, created_at: now, updated_at: now, last_error: null, errors: [], progress: null,
+    idempotency_key: null, trace_id: null, actor_id: null, request_id: null,
+  };
+}
+
+type Hook<A extends unknown[], R> = ((...args: A) => Promise<R> | R) | undefined;
+
+/**
+ * The queue's five calls over an array of ready jobs. Records every call; a test can override any call
+ * with a hook (hang, throw, stall), and send wake-up hints with notify().
+ */
+export class FakeSource implements DataSource {
+  readonly ready: Job[] = [];
+  readonly claims: Array<{ req: ClaimRequest; at: number; signal: AbortSignal }> = [];
+  readonly heartbeats: Array<{ items: Lease[]; at: number; signal: AbortSignal }> = [];
+  readonly completed = new Map<string, unknown>();
+  readonly failed = new Map<string, FailItem>();
+  readonly released = new Set<string>();
+  claimHook: Hook<[ClaimRequest, AbortSignal], Job[]>;
+  heartbeatHook: Hook<[Lease[], AbortSignal], HeartbeatRow[]>;
+  private hint: (() => void) | null = null;
+
+  add(...jobs: Job[]): Job[] {
+    this.ready.push(...jobs);
+    return jobs;
+  }
+
+  /** A NOTIFY: new work may be ready. */
+  notify(): void {
+    this.hint?.();
+  }
+
+  async claim(req: ClaimRequest, signal: AbortSignal): Promise<Job[]> {
+    this.claims.push({ req, at: performance.now(), signal });
+    if (this.claimHook) return this.claimHook(req, signal);
+    return this.ready.splice(0, req.count);
+  }
+
+  async heartbeat(items: Lease[], _leaseSeconds: number, signal: AbortSignal): Promise<HeartbeatRow[]> {
+    this.heartbeats.push({ items, at: performance.now(), signal });
+    if (this.heartbeatHook) return this.heartbeatHook(items, signal);
+    return items.map((i) => ({ id: i.id, lease_valid: true, cancel_requested: false }));
+  }
+
+  async complete(items: CompleteItem[]): Promise<Set<string>> {
+    for (const i of items) this.completed.set(i.id, JSON.parse(i.resultJson));
+    return new Set(items.map((i) => i.id));
+  }
+
+  async fail(items: FailItem[]): Promise<Map<string, JobStatus>> {
+    for (const i of items) this.failed.set(i.id, i);
+    return new Map(items.map((i) => [i.id, i.retryable ? 'pending' : 'failed']));
+  }
+
+  async release(items: Lease[]): Promise<Set<string>> {
+    for (const i of items) this.released.add(i.id);
+    return new Set(items.map((i) => i.id));
+  }
+
+  subscribe(onHint: () => void): { stop(): Promise<void> } {
+    this.hint = onHint;
+    return { stop: async () => { this.hint = null; } };
+  }
+}
+
+/** A promise the test resolves: lets a handler wait for the test. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => { open = r; });
+  return { wait, open };
+}
+
+/** Blocks the event loop for ms, as a stalled process (GC, CPU starvation) would. */
+export function stall(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* busy */ }
+}

@@ -1,15 +1,15 @@
 /**
  * The `jobs-scheduler` function as a Hono app: POST /jobs-scheduler runs one scheduler pass
- * (../_shared/schedules.ts) and answers its summary. Service role only (auth.ts). Called every minute
+ * (../_supaqueue/schedules.ts) and answers its summary. Service role only (auth.ts). Called every minute
  * by pg_cron through pg_net (migration 20261123000500), and safe to call more often, twice at once,
  * or again after a timeout: every step is bounded and idempotent.
  */
 import { Hono } from 'hono';
-import type { Sql } from '../_shared/db.ts';
-import { ApiError, jsonError, jsonOk, toApiError, type AppEnv } from '../_shared/http.ts';
-import { describeError, log } from '../_shared/log.ts';
-import { runScheduler, type SchedulerLimits } from '../_shared/schedules.ts';
-import { traceIdFrom } from '../_shared/trace.ts';
+import type { Sql } from '../_supaqueue/db.ts';
+import { ApiError, jsonError, jsonOk, toApiError, type AppEnv } from '../_supaqueue/http.ts';
+import { describeError, log } from '../_supaqueue/log.ts';
+import { runScheduler, type SchedulerLimits } from '../_supaqueue/schedules.ts';
+import { traceIdFrom } from '../_supaqueue/trace.ts';
 import type { ServiceAuthorizer } from './auth.ts';
 
 export interface SchedulerDeps {

@@ -8,8 +8,8 @@
  * when it is a genuine token of a weaker role (the anon key, a signed-in user's access token).
  */
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import type { Verifier } from '../_shared/auth.ts';
-import { ApiError } from '../_shared/http.ts';
+import type { Verifier } from '../_supaqueue/auth.ts';
+import { ApiError } from '../_supaqueue/http.ts';
 
 export type ServiceAuthorizer = (headers: { authorization: string | null; apikey: string | null }) => Promise<void>;
 

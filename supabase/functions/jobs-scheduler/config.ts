@@ -5,15 +5,14 @@
  * | variable                          | default | meaning |
  * |-----------------------------------|---------|---------|
  * | SUPABASE_SERVICE_ROLE_KEY         | none    | a bearer equal to it is accepted (set by Supabase; may be an sb_secret_ key) |
- * | SUPAQUEUE_RETENTION_DAYS          | 7       | finished jobs older than this are purged (0-3650, decimals allowed) |
  * | SUPAQUEUE_SCHEDULER_MAX_SCHEDULES | 100     | schedules fired per invocation at most (1-1000) |
- * | SUPAQUEUE_SCHEDULER_PURGE_MAX     | 1000    | finished jobs deleted per invocation at most |
- * | SUPAQUEUE_SCHEDULER_RECLAIM_MAX   | 1000    | expired leases reclaimed per invocation at most |
- * Plus everything in ../_shared/config.ts (SUPABASE_URL, SUPABASE_DB_URL, JWT_SECRET, ...).
+ * | SUPAQUEUE_SCHEDULER_MAINTENANCE_MAX | 1000  | jobs reclaimed, promoted and purged per invocation at most (each) |
+ * How long finished jobs are kept is the database's one retention setting (supaqueue.retention()).
+ * Plus everything in ../_supaqueue/config.ts (SUPABASE_URL, SUPABASE_DB_URL, JWT_SECRET, ...).
  */
 import { z } from 'zod';
-import { loadConfig, type Config } from '../_shared/config.ts';
-import type { SchedulerLimits } from '../_shared/schedules.ts';
+import { loadConfig, type Config } from '../_supaqueue/config.ts';
+import type { SchedulerLimits } from '../_supaqueue/schedules.ts';
 
 const intFromEnv = (def: number, min: number, max: number) =>
   z.string().trim().regex(/^\d+$/, 'must be a whole number').optional()
@@ -22,12 +21,8 @@ const intFromEnv = (def: number, min: number, max: number) =>
 
 const EnvSchema = z.object({
   SUPABASE_SERVICE_ROLE_KEY: z.string().trim().optional().transform((v) => (v ? v : undefined)),
-  SUPAQUEUE_RETENTION_DAYS: z.string().trim().regex(/^\d+(\.\d+)?$/, 'must be a number of days').optional()
-    .transform((v) => (v === undefined || v === '' ? 7 : Number(v)))
-    .pipe(z.number().min(0).max(3650)),
   SUPAQUEUE_SCHEDULER_MAX_SCHEDULES: intFromEnv(100, 1, 1000),
-  SUPAQUEUE_SCHEDULER_PURGE_MAX: intFromEnv(1000, 1, 100_000),
-  SUPAQUEUE_SCHEDULER_RECLAIM_MAX: intFromEnv(1000, 1, 100_000),
+  SUPAQUEUE_SCHEDULER_MAINTENANCE_MAX: intFromEnv(1000, 1, 100_000),
 });
 
 export interface SchedulerConfig {
@@ -56,9 +51,7 @@ export function loadSchedulerConfig(env: Record<string, string | undefined>): Sc
     limits: Object.freeze({
       maxSchedules: e.SUPAQUEUE_SCHEDULER_MAX_SCHEDULES,
       batchSize: 25,
-      reclaimMax: e.SUPAQUEUE_SCHEDULER_RECLAIM_MAX,
-      purgeMax: e.SUPAQUEUE_SCHEDULER_PURGE_MAX,
-      retentionDays: e.SUPAQUEUE_RETENTION_DAYS,
+      maintenanceMax: e.SUPAQUEUE_SCHEDULER_MAINTENANCE_MAX,
       statementTimeoutMs: Math.max(base.db.statementTimeoutMs, 15_000),
     }),
   });

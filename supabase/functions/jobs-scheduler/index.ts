@@ -13,9 +13,9 @@
  *     --config supabase/functions/jobs-scheduler/deno.json supabase/functions/jobs-scheduler/index.ts
  * then: curl -X POST -H "Authorization: Bearer $SERVICE_ROLE_KEY" http://127.0.0.1:8002/jobs-scheduler
  */
-import { createVerifier } from '../_shared/auth.ts';
-import { createDb } from '../_shared/db.ts';
-import { log, describeError } from '../_shared/log.ts';
+import { createVerifier } from '../_supaqueue/auth.ts';
+import { createDb } from '../_supaqueue/db.ts';
+import { log, describeError } from '../_supaqueue/log.ts';
 import { createSchedulerApp } from './app.ts';
 import { createServiceAuthorizer } from './auth.ts';
 import { loadSchedulerConfig } from './config.ts';

@@ -8,14 +8,14 @@
  * would otherwise take `schedules` as a (malformed) job id.
  */
 import { Hono } from 'hono';
-import { createVerifier, requireUser, type Verifier } from '../_shared/auth.ts';
-import type { Config } from '../_shared/config.ts';
-import { cors } from '../_shared/cors.ts';
-import { createDb, type Db } from '../_shared/db.ts';
-import { ApiError, jsonError, toApiError, type AppEnv } from '../_shared/http.ts';
-import { describeError, log } from '../_shared/log.ts';
-import { rateLimit } from '../_shared/rate-limit.ts';
-import { requestIdFrom, traceIdFrom } from '../_shared/trace.ts';
+import { createVerifier, requireUser, type Verifier } from '../_supaqueue/auth.ts';
+import type { Config } from '../_supaqueue/config.ts';
+import { cors } from '../_supaqueue/cors.ts';
+import { createDb, type Db } from '../_supaqueue/db.ts';
+import { ApiError, jsonError, toApiError, type AppEnv } from '../_supaqueue/http.ts';
+import { describeError, log } from '../_supaqueue/log.ts';
+import { rateLimit } from '../_supaqueue/rate-limit.ts';
+import { requestIdFrom, traceIdFrom } from '../_supaqueue/trace.ts';
 import { createJobsRouter } from './routes.ts';
 
 export interface AppDeps {

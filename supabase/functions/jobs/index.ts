@@ -12,12 +12,16 @@
  *     --config supabase/functions/jobs/deno.json supabase/functions/jobs/index.ts
  * then: curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8001/jobs
  */
-import { getConfig } from '../_shared/config.ts';
+import { getConfig } from '../_supaqueue/config.ts';
 import { createHandler } from './app.ts';
 import { createSchedulesRouter } from './schedules-routes.ts';
+import { createStatsRouter } from './stats-routes.ts';
 
-// /jobs/schedules is mounted before /jobs/:id (see app.ts), which would take `schedules` for an id.
-const handler = createHandler(getConfig(), (deps) => [{ path: '/jobs/schedules', router: createSchedulesRouter(deps) }]);
+// /jobs/schedules and /jobs/stats are mounted before /jobs/:id (see app.ts), which would take them for ids.
+const handler = createHandler(getConfig(), (deps) => [
+  { path: '/jobs/schedules', router: createSchedulesRouter(deps) },
+  { path: '/jobs/stats', router: createStatsRouter(deps) },
+]);
 
 // PORT is for local runs only; on Supabase the runtime decides where the function listens.
 const port = Deno.env.get('PORT');

@@ -2,19 +2,21 @@
  * The /jobs router (mounted at /jobs; auth and rate limiting already ran). Each handler validates its
  * input, then does its work in one transaction as the caller.
  *
- *   GET  /jobs              list the caller's tenants' jobs (status, type, tenant_id, limit, cursor)
+ *   GET  /jobs              list the caller's tenants' jobs (status, type, tenant_id, created_after/before,
+ *                           payload (JSON containment), search (id or idempotency key), limit, cursor)
  *   POST /jobs              enqueue                          201, or 200 for an idempotent repeat
  *   GET  /jobs/:id          one job                          404 JOB_NOT_FOUND if absent or not visible
  *   POST /jobs/:id/retry    retry a failed/cancelled job     body { extra_attempts? }
  *   POST /jobs/:id/cancel   cancel
+ *   POST /jobs/bulk         retry/cancel the jobs matching a filter (tenant admins; bounded; dry_run counts)
  *
  * `:id{[^/]*}` also matches an empty segment (`/jobs//cancel`), so it gets the same 400 as `abc`.
  */
 import { Hono, type Context } from 'hono';
-import type { Db } from '../_shared/db.ts';
-import { ApiError, jsonOk, readJsonBody, type AppEnv } from '../_shared/http.ts';
-import { cancelJob, enqueueJob, getJob, listJobs, resolveTenant, retryJob } from './queries.ts';
-import { CancelBody, decodeCursor, encodeCursor, EnqueueBody, ListQuery, parseInput, parseJobId, RetryBody } from './schemas.ts';
+import type { Db } from '../_supaqueue/db.ts';
+import { ApiError, jsonArrayText, jsonOk, jsonOkText, readJsonBody, type AppEnv } from '../_supaqueue/http.ts';
+import { bulkAct, cancelJob, enqueueJob, getJob, listJobs, resolveTenant, retryJob } from './queries.ts';
+import { BulkBody, CancelBody, decodeCursor, encodeCursor, EnqueueBody, ListQuery, parseInput, parseJobId, RetryBody } from './schemas.ts';
 
 export interface JobsRouterDeps {
   db: Db;
@@ -39,7 +41,7 @@ export function createJobsRouter({ db, maxBodyBytes }: JobsRouterDeps): Hono<App
     const { jobs, more } = await db.asUser(c.get('user'), (tx) => listJobs(tx, { ...q, after }));
     const last = jobs.at(-1);
     const nextCursor = more && last ? encodeCursor(last.created_at, last.id) : null;
-    return jsonOk(c, jobs, 200, { next_cursor: nextCursor });
+    return jsonOkText(c, jsonArrayText(jobs), 200, { next_cursor: nextCursor });
   });
 
   r.post('/', async (c) => {
@@ -50,21 +52,30 @@ export function createJobsRouter({ db, maxBodyBytes }: JobsRouterDeps): Hono<App
       const tenantId = await resolveTenant(tx, body.tenant_id);
       return enqueueJob(tx, body, tenantId, envelope);
     });
-    return jsonOk(c, job, created ? 201 : 200);
+    return jsonOkText(c, job.json, created ? 201 : 200);
   });
+
+  // Before /:id, which would take `bulk` for a (malformed) job id.
+  r.post('/bulk', async (c) => {
+    const body = parseInput(BulkBody, await readJsonBody(c, { required: true, maxBytes: maxBodyBytes }));
+    const result = await db.asUser(c.get('user'), (tx) => bulkAct(tx, body));
+    return jsonOk(c, { action: body.action, dry_run: body.dry_run ?? false, count: result.jobs.length, more: result.more,
+      limit: result.limit, jobs: result.jobs });
+  });
+  r.all('/bulk', methodNotAllowed('POST'));
 
   r.get(`/${ID}`, async (c) => {
     const id = parseJobId(c.req.param('id'));
     const job = await db.asUser(c.get('user'), (tx) => getJob(tx, id));
     if (!job) throw new ApiError('JOB_NOT_FOUND', 'job not found');
-    return jsonOk(c, job);
+    return jsonOkText(c, job.json);
   });
 
   r.post(`/${ID}/retry`, async (c) => {
     const id = parseJobId(c.req.param('id'));
     const body = parseInput(RetryBody, (await readJsonBody(c, { required: false, maxBytes: maxBodyBytes })) ?? {});
     const job = await db.asUser(c.get('user'), (tx) => retryJob(tx, id, body.extra_attempts ?? 0));
-    return jsonOk(c, job);
+    return jsonOkText(c, job.json);
   });
 
   r.post(`/${ID}/cancel`, async (c) => {
@@ -72,7 +83,7 @@ export function createJobsRouter({ db, maxBodyBytes }: JobsRouterDeps): Hono<App
     // No body is needed; one that is sent must still be well-formed JSON (and an empty object).
     parseInput(CancelBody, (await readJsonBody(c, { required: false, maxBytes: maxBodyBytes })) ?? {});
     const job = await db.asUser(c.get('user'), (tx) => cancelJob(tx, id));
-    return jsonOk(c, job);
+    return jsonOkText(c, job.json);
   });
 
   r.all('/', methodNotAllowed('GET, POST'));

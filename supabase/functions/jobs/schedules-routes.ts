@@ -1,6 +1,6 @@
 /**
  * The /jobs/schedules router: recurring jobs per tenant (mounted by app.ts at /jobs/schedules, after
- * auth and rate limiting). Each handler validates its input, computes cron slots (../_shared/cron.ts),
+ * auth and rate limiting). Each handler validates its input, computes cron slots (../_supaqueue/cron.ts),
  * then does its work in one transaction as the caller; RLS and the schedule functions of migration
  * 20261123000400 decide who may do what (members read; tenant admins and super admins manage).
  *
@@ -13,9 +13,10 @@
  */
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { checkSchedule, CronError } from '../_shared/cron.ts';
-import type { Db, Tx } from '../_shared/db.ts';
-import { ApiError, jsonOk, readJsonBody, type AppEnv } from '../_shared/http.ts';
+import { JOB_TYPE_PATTERN, JOB_TYPE_RE, MAX_ATTEMPTS, PRIORITY } from '../_supaqueue/contract.ts';
+import { checkSchedule, CronError } from '../_supaqueue/cron.ts';
+import type { Db, Tx } from '../_supaqueue/db.ts';
+import { ApiError, jsonArrayText, jsonOkText, readJsonBody, type AppEnv } from '../_supaqueue/http.ts';
 import { getJob, resolveTenant } from './queries.ts';
 import { decodeCursor, encodeCursor, parseInput, Uuid } from './schemas.ts';
 
@@ -24,16 +25,24 @@ export interface SchedulesRouterDeps {
   maxBodyBytes: number;
 }
 
-type Schedule = Record<string, unknown> & { id: string; created_at: string };
+/** A schedule as answered: Postgres's JSON text of the row (passed through, see queries.ts) plus what handlers read. */
+interface Schedule {
+  id: string;
+  created_at: string;
+  json: string;
+  enabled: boolean;
+  cron: string;
+  time_zone: string;
+}
 
 const Fields = {
   name: z.string().min(1).max(200),
   cron: z.string().min(1).max(200),
   time_zone: z.string().min(1).max(64),
-  job_type: z.string().regex(/^[a-z][a-z0-9_.:-]{0,127}$/, 'job_type must match ^[a-z][a-z0-9_.:-]{0,127}$'),
+  job_type: z.string().regex(JOB_TYPE_RE, `job_type must match ${JOB_TYPE_PATTERN}`),
   payload: z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())]),
-  priority: z.number().int().min(-100).max(100),
-  max_attempts: z.number().int().min(1).max(100),
+  priority: z.number().int().min(PRIORITY.min).max(PRIORITY.max),
+  max_attempts: z.number().int().min(MAX_ATTEMPTS.min).max(MAX_ATTEMPTS.max),
   enabled: z.boolean(),
 };
 
@@ -69,9 +78,8 @@ function parseScheduleId(raw: string | undefined): string {
   return r.data.toLowerCase();
 }
 
-/** The engine has no schedule-specific code: its QJ003 ("not found") is answered as a missing schedule. */
 function notFound(): ApiError {
-  return new ApiError('JOB_NOT_FOUND', 'schedule not found');
+  return new ApiError('SCHEDULE_NOT_FOUND', 'schedule not found');
 }
 
 async function mapErrors<T>(fn: () => Promise<T>): Promise<T> {
@@ -79,7 +87,6 @@ async function mapErrors<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof CronError) throw new ApiError('INVALID_ARGUMENT', e.message);
-    if ((e as { code?: unknown })?.code === 'QJ003') throw notFound();
     throw e;
   }
 }
@@ -91,36 +98,38 @@ async function firstRun(tx: Tx, cron: string, timeZone: string): Promise<{ cron:
   return { cron: checked.cron, next_run_at: checked.nextRunAt.toISOString() };
 }
 
+const SCHEDULE_ROW = `s.id, to_jsonb(s.created_at) #>> '{}' as created_at, to_jsonb(s)::text as json, s.enabled, s.cron, s.time_zone`;
+const columns = (tx: Tx) => tx.unsafe(SCHEDULE_ROW);
+
 async function visibleSchedule(tx: Tx, id: string): Promise<Schedule | null> {
-  const [row] = await tx`select to_jsonb(s) as s from public.job_schedules s where s.id = ${id}`;
-  return (row?.s as Schedule | undefined) ?? null;
+  const [row] = await tx<Schedule[]>`select ${columns(tx)} from public.job_schedules s where s.id = ${id}`;
+  return row ?? null;
 }
 
 async function listSchedules(tx: Tx, q: z.infer<typeof ListQuery>): Promise<{ rows: Schedule[]; more: boolean }> {
   const after = q.cursor ? decodeCursor(q.cursor) : undefined;
   const limit = q.limit ?? 50;
-  const rows = await tx`
-    select to_jsonb(s) as s from public.job_schedules s
+  const all = await tx<Schedule[]>`
+    select ${columns(tx)} from public.job_schedules s
     where (${q.tenant_id ?? null}::uuid is null or s.tenant_id = ${q.tenant_id ?? null}::uuid)
       and (${q.enabled ?? null}::boolean is null or s.enabled = ${q.enabled ?? null}::boolean)
       and (${after?.createdAt ?? null}::timestamptz is null
            or (s.created_at, s.id) < (${after?.createdAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
     order by s.created_at desc, s.id desc
     limit ${limit + 1}`;
-  const all = rows.map((r) => r.s as Schedule);
   return { rows: all.slice(0, limit), more: all.length > limit };
 }
 
 /** The patch sent to SQL: next_run_at recomputed when the cron, the zone or re-enabling asks for it. */
 async function buildChanges(tx: Tx, current: Schedule, body: z.infer<typeof UpdateBody>): Promise<Record<string, unknown>> {
   const changes: Record<string, unknown> = { ...body };
-  const enabled = body.enabled ?? (current.enabled as boolean);
+  const enabled = body.enabled ?? current.enabled;
   const reenabled = body.enabled === true && current.enabled === false;
   if (enabled && (body.cron !== undefined || body.time_zone !== undefined || reenabled)) {
-    Object.assign(changes, await firstRun(tx, body.cron ?? (current.cron as string), body.time_zone ?? (current.time_zone as string)));
+    Object.assign(changes, await firstRun(tx, body.cron ?? current.cron, body.time_zone ?? current.time_zone));
   } else if (body.cron !== undefined) {
     // Disabled (or being disabled): still refuse an expression that could never run.
-    changes.cron = (await firstRun(tx, body.cron, body.time_zone ?? (current.time_zone as string))).cron;
+    changes.cron = (await firstRun(tx, body.cron, body.time_zone ?? current.time_zone)).cron;
   }
   return changes;
 }
@@ -132,26 +141,28 @@ async function createSchedule(tx: Tx, input: CreateInput): Promise<Schedule> {
   const first = await firstRun(tx, input.cron, input.time_zone ?? 'UTC');
   // A schedule created disabled gets no next_run_at; enabling it later computes one.
   const spec = { ...input, tenant_id: tenantId, cron: first.cron, ...(input.enabled === false ? {} : { next_run_at: first.next_run_at }) };
-  const [row] = await tx`select to_jsonb(s) as s from public.create_job_schedule(${tx.json(spec as never)}) s`;
-  return row.s as Schedule;
+  const [row] = await tx<Schedule[]>`select ${columns(tx)} from public.create_job_schedule(${tx.json(spec as never)}) s`;
+  return row;
 }
 
 async function updateSchedule(tx: Tx, id: string, input: z.infer<typeof UpdateBody>): Promise<Schedule> {
   const current = await visibleSchedule(tx, id);
   if (!current) throw notFound();
   const changes = await buildChanges(tx, current, input);
-  const [row] = await tx`select to_jsonb(s) as s from public.update_job_schedule(${id}::uuid, ${tx.json(changes as never)}) s`;
-  return row.s as Schedule;
+  const [row] = await tx<Schedule[]>`select ${columns(tx)} from public.update_job_schedule(${id}::uuid, ${tx.json(changes as never)}) s`;
+  return row;
 }
 
 async function deleteSchedule(tx: Tx, id: string): Promise<Schedule> {
-  const [row] = await tx`select to_jsonb(s) as s from public.delete_job_schedule(${id}::uuid) s`;
-  return row.s as Schedule;
+  const [row] = await tx<Schedule[]>`select ${columns(tx)} from public.delete_job_schedule(${id}::uuid) s`;
+  return row;
 }
 
 async function runScheduleNow(tx: Tx, id: string) {
   const [{ job_id }] = await tx`select public.run_job_schedule(${id}::uuid) as job_id`;
-  return getJob(tx, job_id as string);
+  const job = await getJob(tx, job_id as string);
+  if (!job) throw new Error('the enqueued job is not visible to its creator');
+  return job;
 }
 
 export function createSchedulesRouter({ db, maxBodyBytes }: SchedulesRouterDeps): Hono<AppEnv> {
@@ -162,40 +173,40 @@ export function createSchedulesRouter({ db, maxBodyBytes }: SchedulesRouterDeps)
     const q = parseInput(ListQuery, c.req.query());
     const { rows, more } = await db.asUser(c.get('user'), (tx) => listSchedules(tx, q));
     const last = rows.at(-1);
-    return jsonOk(c, rows, 200, { next_cursor: more && last ? encodeCursor(last.created_at, last.id) : null });
+    return jsonOkText(c, jsonArrayText(rows), 200, { next_cursor: more && last ? encodeCursor(last.created_at, last.id) : null });
   });
 
   r.post('/', async (c) => {
     const input = parseInput(CreateBody, await body(c, true));
     const schedule = await mapErrors(() => db.asUser(c.get('user'), (tx) => createSchedule(tx, input)));
-    return jsonOk(c, schedule, 201);
+    return jsonOkText(c, schedule.json, 201);
   });
 
   r.get(`/${ID}`, async (c) => {
     const id = parseScheduleId(c.req.param('id'));
     const schedule = await db.asUser(c.get('user'), (tx) => visibleSchedule(tx, id));
     if (!schedule) throw notFound();
-    return jsonOk(c, schedule);
+    return jsonOkText(c, schedule.json);
   });
 
   r.patch(`/${ID}`, async (c) => {
     const id = parseScheduleId(c.req.param('id'));
     const input = parseInput(UpdateBody, await body(c, true));
     const schedule = await mapErrors(() => db.asUser(c.get('user'), (tx) => updateSchedule(tx, id, input)));
-    return jsonOk(c, schedule);
+    return jsonOkText(c, schedule.json);
   });
 
   r.delete(`/${ID}`, async (c) => {
     const id = parseScheduleId(c.req.param('id'));
     const schedule = await mapErrors(() => db.asUser(c.get('user'), (tx) => deleteSchedule(tx, id)));
-    return jsonOk(c, schedule);
+    return jsonOkText(c, schedule.json);
   });
 
   r.post(`/${ID}/run`, async (c) => {
     const id = parseScheduleId(c.req.param('id'));
     parseInput(z.strictObject({}), (await body(c, false)) ?? {});
     const job = await mapErrors(() => db.asUser(c.get('user'), (tx) => runScheduleNow(tx, id)));
-    return jsonOk(c, job, 201);
+    return jsonOkText(c, job.json, 201);
   });
 
   const methodNotAllowed = (allow: string) => (): never => {

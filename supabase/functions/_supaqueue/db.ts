@@ -11,7 +11,8 @@
  */
 import postgres from 'postgres';
 import type { Config } from './config.ts';
-import type { AuthUser } from './auth.ts';
+import type { AuthUser } from './http.ts';
+import { inTransactionAs } from './role.ts';
 
 export type Sql = postgres.Sql;
 export type Tx = postgres.TransactionSql;
@@ -42,17 +43,15 @@ export function createDb(cfg: Config): Db {
   return {
     sql,
     asUser<T>(user: AuthUser, fn: (tx: Tx) => Promise<T>): Promise<T> {
-      return sql.begin(async (tx) => {
-        // One round trip for the whole request context. set_config('role', ..., true) is exactly
-        // `set local role authenticated` (PostgREST switches role this way); the statement timeout is
-        // local too, so a slow query ends with 57014 (503) instead of pinning a pooler slot.
-        await tx`select set_config('role', 'authenticated', true),
-                        set_config('request.jwt.claims', ${JSON.stringify(user.claims)}, true),
-                        set_config('request.jwt.claim.sub', ${user.id}, true),
-                        set_config('request.jwt.claim.role', 'authenticated', true),
-                        set_config('statement_timeout', ${timeout}, true)`;
-        return fn(tx);
-      }) as Promise<T>;
+      // The request context as PostgREST sets it; the statement timeout is transaction-local too, so a
+      // slow query ends with 57014 (503) instead of pinning a pooler slot.
+      return inTransactionAs(sql, {
+        role: 'authenticated',
+        'request.jwt.claims': JSON.stringify(user.claims),
+        'request.jwt.claim.sub': user.id,
+        'request.jwt.claim.role': 'authenticated',
+        statement_timeout: timeout,
+      }, fn);
     },
     end: () => sql.end({ timeout: 5 }),
   };

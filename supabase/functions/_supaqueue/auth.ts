@@ -5,7 +5,8 @@
  * Accepted: HS256 signed with the project's JWT secret (legacy), or ES256/RS256 signed by a key in the
  * project's JWKS (asymmetric signing keys). Everything pinned: algorithms (never `none`, and the key
  * type must match the algorithm, so an RS256 public key can never be used as an HMAC secret), issuer,
- * audience `authenticated`, `exp` required, `nbf` honoured, `role` = authenticated, `sub` a UUID.
+ * audience `authenticated`, `exp` required, `nbf` honoured, `role` = authenticated, `sub` a UUID
+ * (refused otherwise; the user id is the lower-cased sub).
  * That rejects the anon and service_role API keys used as a bearer (no sub, no audience) and tokens of
  * other projects. Roles are never read from user_metadata (users can edit it); membership and super
  * admin status are read by the database from its own tables.
@@ -14,14 +15,9 @@ import type { MiddlewareHandler } from 'hono';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { Config } from './config.ts';
-import { ApiError, type AppEnv } from './http.ts';
+import { ApiError, type AppEnv, type AuthUser } from './http.ts';
 
-export interface AuthUser {
-  /** auth.users.id (the `sub` claim). */
-  id: string;
-  /** The verified claims, given to Postgres as request.jwt.claims exactly as PostgREST does. */
-  claims: JWTPayload;
-}
+export type { AuthUser };
 
 /** A verifier: resolves to the user, or rejects with ApiError 401 NOT_AUTHENTICATED. */
 export type Verifier = (authorization: string | null) => Promise<AuthUser>;
@@ -94,7 +90,9 @@ export function createVerifier(cfg: Config['jwt']): Verifier {
     }
     const claims = UserClaims.safeParse(payload);
     if (!claims.success) throw unauthenticated('not a signed-in user token');
-    return { id: claims.data.sub, claims: payload };
+    // One spelling per user: the rate limit is keyed on the id, so case variants of one uuid must not
+    // each get a budget of their own (Postgres reads them as the same uuid).
+    return { id: claims.data.sub.toLowerCase(), claims: payload };
   };
 }
 

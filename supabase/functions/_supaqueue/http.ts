@@ -4,8 +4,17 @@
  * database errors to HTTP (through the one SQLSTATE table in errors.ts), and bounded JSON body reading.
  */
 import type { Context } from 'hono';
-import { ERROR_CODES, lookupSqlState, RETRYABLE_PG_CODES, type ErrorName } from './errors.ts';
-import type { AuthUser } from './auth.ts';
+import type { JWTPayload } from 'jose';
+import { ERROR_CODES, isTransientDbError, lookupSqlState, type ErrorName } from './errors.ts';
+import { MAX_JSON_DEPTH } from './limits.ts';
+
+/** The signed-in caller, as auth.ts verified it (defined here, where AppEnv needs it: no import cycle). */
+export interface AuthUser {
+  /** auth.users.id (the `sub` claim). */
+  id: string;
+  /** The verified claims, given to Postgres as request.jwt.claims exactly as PostgREST does. */
+  claims: JWTPayload;
+}
 
 /** Hono environment of every request: set by the app's first middleware, then by auth. */
 export type AppEnv = {
@@ -47,15 +56,10 @@ export class ApiError extends Error {
   }
 }
 
-/** Client-side connection failures of the postgres driver and the OS: the database is unreachable. */
-const CONNECTION_ERRORS: ReadonlySet<string> = new Set([
-  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE',
-]);
-
 /** Fixed messages where the engine's own text could differ between "absent" and "not yours". */
 const FIXED_MESSAGES: Partial<Record<ApiErrorCode, string>> = {
   JOB_NOT_FOUND: 'job not found',
+  SCHEDULE_NOT_FOUND: 'schedule not found',
   TENANT_NOT_FOUND: 'tenant not found',
   NOT_AUTHENTICATED: 'sign in required',
 };
@@ -74,7 +78,7 @@ export function toApiError(e: unknown): ApiError | undefined {
     const headers: Record<string, string> = ours.name === 'QUEUE_QUOTA_EXCEEDED' ? { 'Retry-After': String(QUOTA_RETRY_AFTER_S) } : {};
     return new ApiError(ours.name, FIXED_MESSAGES[ours.name] ?? (e as Error).message, headers);
   }
-  if (RETRYABLE_PG_CODES.has(code) || code === '57014' /* statement_timeout */ || CONNECTION_ERRORS.has(code)) {
+  if (isTransientDbError(e)) {
     return new ApiError('UNAVAILABLE', 'the database is busy or unavailable; retry shortly', { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_S) }, e);
   }
   // Class 22 (data exception: bad timestamp, number out of range, ...) can only come from input that
@@ -99,6 +103,20 @@ export function jsonOk(c: Context<AppEnv>, data: unknown, status = 200, meta: Re
   return new Response(body, { status, headers: baseHeaders(c) });
 }
 
+/**
+ * The same envelope around data that is already JSON text (rows Postgres serialised with ::text): no
+ * parse and no stringify in this isolate, so a stored value however deep is passed through unharmed.
+ */
+export function jsonOkText(c: Context<AppEnv>, dataJson: string, status = 200, meta: Record<string, unknown> = {}): Response {
+  const body = `{"data":${dataJson},"meta":${JSON.stringify({ trace_id: c.get('traceId'), ...meta })}}`;
+  return new Response(body, { status, headers: baseHeaders(c) });
+}
+
+/** A JSON array of rows' JSON text. */
+export function jsonArrayText(rows: readonly { json: string }[]): string {
+  return `[${rows.map((r) => r.json).join(',')}]`;
+}
+
 /** `{ error: { code, message }, meta: { trace_id } }` with the error's status and headers. */
 export function jsonError(c: Context<AppEnv>, err: ApiError): Response {
   const body = JSON.stringify({ error: { code: err.code, message: err.message }, meta: { trace_id: c.get('traceId') } });
@@ -110,7 +128,7 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 /**
  * Reads the request body as JSON, at most maxBytes (413 beyond, without buffering the rest).
  * Returns undefined for an empty body when not required. 415 when a body (or a required one) is not
- * declared application/json; 400 for invalid JSON.
+ * declared application/json; 400 for invalid JSON or JSON nested deeper than MAX_JSON_DEPTH.
  */
 export async function readJsonBody(c: Context<AppEnv>, opts: { required: boolean; maxBytes: number }): Promise<unknown> {
   const req = c.req.raw;
@@ -130,11 +148,41 @@ export async function readJsonBody(c: Context<AppEnv>, opts: { required: boolean
     if (opts.required) throw new ApiError('INVALID_ARGUMENT', 'a JSON body is required');
     return undefined;
   }
+  // Before parsing: nothing downstream (zod, the driver's serialisation) then meets a deep value.
+  if (jsonNestingExceeds(text, BODY_MAX_DEPTH)) {
+    throw new ApiError('INVALID_ARGUMENT', `JSON nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`);
+  }
   try {
     return JSON.parse(text);
   } catch {
     throw new ApiError('INVALID_ARGUMENT', 'the body is not valid JSON');
   }
+}
+
+/** A body's own object is one level; a payload inside it may nest MAX_JSON_DEPTH levels. */
+const BODY_MAX_DEPTH = MAX_JSON_DEPTH + 1;
+
+/**
+ * True when JSON text nests arrays and objects deeper than `max`. One linear scan with a counter (no
+ * recursion, no parse); brackets inside strings do not count. Invalid JSON is left to JSON.parse.
+ */
+export function jsonNestingExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c /* \ */) i++;
+      else if (ch === 0x22 /* " */) inString = false;
+    } else if (ch === 0x22) {
+      inString = true;
+    } else if (ch === 0x5b /* [ */ || ch === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (ch === 0x5d /* ] */ || ch === 0x7d /* } */) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /** The body as UTF-8 text, failing with 413 as soon as it exceeds maxBytes (chunked bodies too). */

@@ -211,6 +211,8 @@ export type Database = {
           "id": string;
           "max_concurrent_jobs": number | null;
           "max_queued_jobs": number | null;
+          "max_schedules": number | null;
+          "max_user_priority": number | null;
           "name": string;
         };
         ComputedFields: never;
@@ -219,6 +221,8 @@ export type Database = {
           "id"?: string;
           "max_concurrent_jobs"?: number | null;
           "max_queued_jobs"?: number | null;
+          "max_schedules"?: number | null;
+          "max_user_priority"?: number | null;
           "name": string;
         };
         Update: {
@@ -226,6 +230,8 @@ export type Database = {
           "id"?: string;
           "max_concurrent_jobs"?: number | null;
           "max_queued_jobs"?: number | null;
+          "max_schedules"?: number | null;
+          "max_user_priority"?: number | null;
           "name"?: string;
         };
         Relationships: [];
@@ -235,6 +241,33 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "act_on_jobs": {
+        Args: {
+          "action": string;
+          "dry_run"?: boolean;
+          "extra_attempts"?: number;
+          "job_ids": (string)[];
+        };
+        Returns: {
+          "job_id": string;
+          "status": Database["public"]["Enums"]["job_status"];
+        }[];
+      };
+      "add_tenant_member": {
+        Args: { "role"?: string; "tenant_id": string; "user_id": string };
+        Returns: {
+          "created_at": string;
+          "role": string;
+          "tenant_id": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "tenant_members";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "cancel_job": {
         Args: { "job_id": string };
         Returns: {
@@ -359,6 +392,24 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "create_tenant": {
+        Args: { "id"?: string; "limits"?: Json; "name": string };
+        Returns: {
+          "created_at": string;
+          "id": string;
+          "max_concurrent_jobs": number | null;
+          "max_queued_jobs": number | null;
+          "max_schedules": number | null;
+          "max_user_priority": number | null;
+          "name": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "tenants";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "delete_job_schedule": {
         Args: { "id": string };
         Returns: {
@@ -382,6 +433,24 @@ export type Database = {
         SetofOptions: {
           from: "*";
           to: "job_schedules";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "delete_tenant": {
+        Args: { "force"?: boolean; "tenant_id": string };
+        Returns: {
+          "created_at": string;
+          "id": string;
+          "max_concurrent_jobs": number | null;
+          "max_queued_jobs": number | null;
+          "max_schedules": number | null;
+          "max_user_priority": number | null;
+          "name": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "tenants";
           isOneToOne: true;
           isSetofReturn: false;
         };
@@ -436,6 +505,7 @@ export type Database = {
           "status": Database["public"]["Enums"]["job_status"];
         }[];
       };
+      "grant_super_admin": { Args: { "user_id": string }; Returns: boolean };
       "heartbeat_jobs": {
         Args: {
           "ids": (string)[];
@@ -448,6 +518,10 @@ export type Database = {
           "lease_valid": boolean;
           "locked_until": string;
         }[];
+      };
+      "job_stats": {
+        Args: { "hours"?: number; "tenant_id"?: string };
+        Returns: Json;
       };
       "purge_finished_jobs": {
         Args: { "max_jobs"?: number; "retention"?: string };
@@ -462,6 +536,28 @@ export type Database = {
         Returns: {
           "id": string;
         }[];
+      };
+      "remove_tenant_member": {
+        Args: { "tenant_id": string; "user_id": string };
+        Returns: boolean;
+      };
+      "rename_tenant": {
+        Args: { "name": string; "tenant_id": string };
+        Returns: {
+          "created_at": string;
+          "id": string;
+          "max_concurrent_jobs": number | null;
+          "max_queued_jobs": number | null;
+          "max_schedules": number | null;
+          "max_user_priority": number | null;
+          "name": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "tenants";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "retry_job": {
         Args: { "extra_attempts"?: number; "job_id": string };
@@ -502,6 +598,7 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      "revoke_super_admin": { Args: { "user_id": string }; Returns: boolean };
       "run_job_schedule": { Args: { "id": string }; Returns: string };
       "run_maintenance": {
         Args: { "max_jobs"?: number; "retention"?: string };
@@ -510,6 +607,24 @@ export type Database = {
       "set_job_progress": {
         Args: { "id": string; "lease_id": string; "progress": Json };
         Returns: boolean;
+      };
+      "set_tenant_limits": {
+        Args: { "limits": Json; "tenant_id": string };
+        Returns: {
+          "created_at": string;
+          "id": string;
+          "max_concurrent_jobs": number | null;
+          "max_queued_jobs": number | null;
+          "max_schedules": number | null;
+          "max_user_priority": number | null;
+          "name": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "tenants";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "update_job_schedule": {
         Args: { "changes": Json; "id": string };

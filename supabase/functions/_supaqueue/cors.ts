@@ -15,7 +15,8 @@ export const ALLOWED_HEADERS = [
   'authorization', 'x-client-info', 'apikey', 'content-type', 'x-retry-count', 'x-region',
   'traceparent', 'tracestate', 'baggage', 'x-trace-id', 'x-request-id',
 ].join(', ');
-const ALLOWED_METHODS = 'GET, POST, OPTIONS';
+// Every method a route answers (the schedules API uses PATCH and DELETE): a browser refuses the rest.
+export const ALLOWED_METHODS = 'GET, POST, PATCH, DELETE, OPTIONS';
 // Browsers hide non-safelisted response headers from scripts unless exposed.
 const EXPOSED_HEADERS = 'x-trace-id, retry-after';
 const PREFLIGHT_MAX_AGE_S = '600';

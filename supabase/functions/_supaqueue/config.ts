@@ -111,8 +111,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 let cached: Config | undefined;
 
+/** Deno.env through globalThis: Node-side tests import modules that reach this one, and tsc has no `Deno`. */
+type DenoEnv = { Deno: { env: { toObject(): Record<string, string> } } };
+
 /** The process's configuration, read from Deno.env on first use and never again. */
 export function getConfig(): Config {
-  cached ??= loadConfig(Deno.env.toObject());
+  cached ??= loadConfig((globalThis as unknown as DenoEnv).Deno.env.toObject());
   return cached;
 }

@@ -1,5 +1,7 @@
 /**
- * One scheduler pass: reclaim expired leases, fire due recurring jobs, purge old finished jobs.
+ * One scheduler pass: maintenance (public.run_maintenance, the pass the worker runs too: reclaim expired
+ * leases, promote due jobs, purge finished jobs past the one retention setting supaqueue.retention()),
+ * then fire due recurring jobs.
  * Used by the jobs-scheduler edge function; takes a postgres.js client, so tests can run the very same
  * pass from Node against a test database.
  *
@@ -10,47 +12,42 @@
  */
 import type { Sql, TransactionSql } from 'postgres';
 import { planFire, type DueSchedule } from './cron.ts';
+import { inTransactionAs } from './role.ts';
 
 export interface SchedulerLimits {
   /** Schedules fired (or moved) per pass at most. */
   maxSchedules: number;
   /** Schedules per transaction (supaqueue.fire_schedules accepts at most 50). */
   batchSize: number;
-  /** Expired leases reclaimed per pass at most. */
-  reclaimMax: number;
-  /** Finished jobs deleted per pass at most. */
-  purgeMax: number;
-  /** Finished jobs older than this are purged. */
-  retentionDays: number;
+  /** Jobs reclaimed, promoted and purged per pass at most (each; run_maintenance's max_jobs). */
+  maintenanceMax: number;
   /** statement_timeout of each transaction: a stuck statement ends instead of holding locks. */
   statementTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: SchedulerLimits = Object.freeze({
-  maxSchedules: 100, batchSize: 25, reclaimMax: 1000, purgeMax: 1000, retentionDays: 7, statementTimeoutMs: 15_000,
+  maxSchedules: 100, batchSize: 25, maintenanceMax: 1000, statementTimeoutMs: 15_000,
 });
 
 export interface FireCounts { due: number; fired: number; moved: number; failed: number; disabled: number; batches: number }
 
 export interface SchedulerSummary {
+  /** run_maintenance's counts (null when that step failed) and the retention it purged with. */
   reclaimed: number | null;
-  schedules: FireCounts & { more: boolean };
+  promoted: number | null;
   purged: number | null;
-  retention_days: number;
+  retention: string | null;
+  schedules: FireCounts & { more: boolean };
   duration_ms: number;
   /** Steps that failed, with the database error code: the other steps still ran. */
-  errors: { step: 'reclaim' | 'schedules' | 'purge'; code: string }[];
+  errors: { step: 'maintenance' | 'schedules'; code: string }[];
 }
 
 /** fn in a transaction as service_role (the role the maintenance functions are granted to). */
 function asServiceRole<T>(sql: Sql, timeoutMs: number, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
-  return sql.begin(async (tx) => {
-    // Transaction-local, like PostgREST's request context: safe behind the transaction pooler.
-    await tx`select set_config('role', 'service_role', true),
-                    set_config('request.jwt.claims', '{"role":"service_role"}', true),
-                    set_config('statement_timeout', ${`${timeoutMs}ms`}, true)`;
-    return fn(tx);
-  }) as Promise<T>;
+  return inTransactionAs(sql, {
+    role: 'service_role', 'request.jwt.claims': '{"role":"service_role"}', statement_timeout: `${timeoutMs}ms`,
+  }, fn);
 }
 
 /** Locks, plans and fires one batch; null when nothing was due. */
@@ -103,21 +100,18 @@ export async function runScheduler(sql: Sql, limits: SchedulerLimits = DEFAULT_L
     }
   };
 
-  const reclaimed = await step('reclaim', async () => {
-    const [r] = await asServiceRole(sql, limits.statementTimeoutMs, (tx) => tx`select public.reclaim_expired_jobs(${limits.reclaimMax}::int) as n`);
-    return r.n as number;
+  const maintenance = await step('maintenance', async () => {
+    const [r] = await asServiceRole(sql, limits.statementTimeoutMs, (tx) => tx`
+      select public.run_maintenance(max_jobs => ${limits.maintenanceMax}::int) as counts, supaqueue.retention()::text as retention`);
+    return r as { counts: { reclaimed: number; promoted: number; purged: number }; retention: string };
   });
   const schedules = await step('schedules', () => fireDueSchedules(sql, limits));
-  const purged = await step('purge', async () => {
-    const [r] = await asServiceRole(sql, limits.statementTimeoutMs, (tx) => tx`
-      select public.purge_finished_jobs(make_interval(secs => ${limits.retentionDays * 86400}::float8), ${limits.purgeMax}::int) as n`);
-    return r.n as number;
-  });
   return {
-    reclaimed,
+    reclaimed: maintenance?.counts.reclaimed ?? null,
+    promoted: maintenance?.counts.promoted ?? null,
+    purged: maintenance?.counts.purged ?? null,
+    retention: maintenance?.retention ?? null,
     schedules: schedules ?? { due: 0, fired: 0, moved: 0, failed: 0, disabled: 0, batches: 0, more: false },
-    purged,
-    retention_days: limits.retentionDays,
     duration_ms: Math.round(performance.now() - started),
     errors,
   };

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   QJ008: { name: 'NOT_AUTHENTICATED', http: 401 },
   QJ009: { name: 'RATE_LIMITED', http: 429 },
   QJ010: { name: 'FORBIDDEN', http: 403 },
+  QJ011: { name: 'SCHEDULE_NOT_FOUND', http: 404 },
 } as const;
 
 export type SqlState = keyof typeof ERROR_CODES;
@@ -29,6 +30,28 @@ export const RETRYABLE_PG_CODES: ReadonlySet<string> = new Set([
   '08000', '08003', '08006', '08001', '08004', // connection exceptions
   '53300', // too_many_connections
 ]);
+
+/**
+ * Codes the postgres driver (postgres.js) and the runtime's sockets give when the database is out of
+ * reach, plus CALL_TIMEOUT (the worker abandoned a call at its deadline, worker/source.ts).
+ */
+export const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'CALL_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ENOTFOUND', 'EAI_AGAIN', 'ENOENT',
+]);
+
+/**
+ * The one classification of transient database trouble, for the edge (503 + Retry-After) and the worker
+ * (repeat the call after a pause): the connection dropped or never came up, Postgres is restarting or
+ * shutting down (57P0x), out of resources or connections (53xxx), a connection exception (08xxx),
+ * serialization/deadlock, or a statement timeout or cancel (57014): the same call may pass next time.
+ */
+export function isTransientDbError(err: unknown): boolean {
+  const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
+  return CONNECTION_ERROR_CODES.has(code) || RETRYABLE_PG_CODES.has(code) || code === '57014'
+    || code.startsWith('08') || code.startsWith('57P') || code.startsWith('53');
+}
 
 /** The name and HTTP status for a SQLSTATE of ours, or undefined for anything else. */
 export function lookupSqlState(code: string | undefined): { sqlstate: SqlState; name: ErrorName; http: number } | undefined {
