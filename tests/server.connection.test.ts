@@ -7,34 +7,21 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createQueue, QueueConfigError, type Queue } from '../server/index.ts';
-import { createTestDatabase, makeTenant, sqlState, type TestDatabase } from './helpers/db.ts';
-import { uniqueName } from './helpers/worker.ts';
+import { makeTenant, sqlState, useTestDatabase } from './helpers/db.ts';
+import { useLoginRoles } from './helpers/roles.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
+/** A login role with no privileges of its own: it can work only by switching to service_role. */
+const loginRole = useLoginRoles(db, 'srv_login');
 let tenant: string;
-const roles: string[] = [];
 const queues: Queue[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   tenant = await makeTenant(db.sql);
 });
 afterAll(async () => {
   await Promise.all(queues.map((q) => q.end()));
-  for (const r of roles) await db.sql.unsafe(`drop role if exists ${r}`).catch(() => {});
-  await db?.drop();
 });
-
-/** A login role with no privileges of its own: it can work only by switching to service_role. */
-async function loginRole(memberOfServiceRole: boolean): Promise<string> {
-  const name = uniqueName('srv_login');
-  roles.push(name);
-  await db.sql.unsafe(`create role ${name} login noinherit password 'pw' ${memberOfServiceRole ? 'in role service_role' : ''}`);
-  const u = new URL(db.url);
-  u.username = name;
-  u.password = 'pw';
-  return u.toString();
-}
 
 function track(q: Queue): Queue {
   queues.push(q);

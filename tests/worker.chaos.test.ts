@@ -14,11 +14,9 @@
  * enqueued up front an orphan's wait would measure the backlog, not the worker.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, makeTenant, type TestDatabase } from './helpers/db.ts';
-import {
-  createExecutionsTable, enqueueSpread, killAll, sessionsGone, spawnWorker, startWorker, statusCounts, waitFor, type WorkerProcess,
-} from './helpers/worker.ts';
+import { describe, expect, it } from 'vitest';
+import { makeTenant } from './helpers/db.ts';
+import { enqueueSpread, sessionsGone, spawnWorker, startWorker, statusCounts, useWorkerProcesses, waitFor, type WorkerProcess } from './helpers/worker.ts';
 
 const JOBS = 5000;
 const TENANTS = 10;
@@ -30,18 +28,7 @@ const RESTART_DELAY_MS = 2000;
 
 interface Kill { pid: number; at: number; inflight: string[] }
 
-let db: TestDatabase;
-const all: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await createExecutionsTable(db.sql);
-});
-
-afterAll(async () => {
-  await killAll(all);
-  await db?.drop();
-});
+const { db, workers: all } = useWorkerProcesses();
 
 /** Jobs the killed pid had started and the queue never accepted from it (computed once its sessions are gone). */
 async function inflightOf(pid: number, at: number): Promise<string[]> {

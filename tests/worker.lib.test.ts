@@ -8,6 +8,7 @@ import postgres from 'postgres';
 import { createWorker, JobAbortedError, PermanentError, WorkerConfigError, type Handlers, type WorkerOptions, type Worker } from '../worker/index.ts';
 import { asService, createTestDatabase, enqueueMany, makeTenant, type TestDatabase } from './helpers/db.ts';
 import { uniqueName, waitFor } from './helpers/worker.ts';
+import { useLoginRoles } from './helpers/roles.ts';
 
 let db: TestDatabase;
 let tenant: string;
@@ -260,20 +261,8 @@ describe('wake-ups', () => {
 });
 
 describe('connection and role', () => {
-  const roles: string[] = [];
-  afterAll(async () => {
-    for (const r of roles) await db.sql.unsafe(`drop role if exists ${r}`);
-  });
   /** A login role with no privileges of its own: it can work only by switching to service_role. */
-  async function loginRole(memberOfServiceRole: boolean): Promise<string> {
-    const name = uniqueName('wk_login');
-    roles.push(name);
-    await db.sql.unsafe(`create role ${name} login noinherit password 'pw' ${memberOfServiceRole ? 'in role service_role' : ''}`);
-    const u = new URL(db.url);
-    u.username = name;
-    u.password = 'pw';
-    return u.toString();
-  }
+  const loginRole = useLoginRoles({ get sql() { return db.sql; }, get url() { return db.url; } }, 'wk_login');
 
   it.each(['none', 'transaction'] as const)('works as service_role from a login role that is only its member (pooler: %s)', async (pooler) => {
     const url = await loginRole(true);

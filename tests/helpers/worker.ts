@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
+import { afterAll, beforeAll } from 'vitest';
 import { ROOT } from '../../scripts/lib/stack.ts';
+import { useTestDatabase, type TestDatabase } from './db.ts';
 import type { ClaimRequest, CompleteItem, DataSource, FailItem, HeartbeatRow, Job, JobStatus, Lease } from '../../worker/index.ts';
 
 export const FIXTURE_HANDLERS = path.join(ROOT, 'tests/fixtures/handlers.ts');
@@ -210,4 +212,16 @@ export function gate(): { wait: Promise<void>; open: () => void } {
 export function stall(ms: number): void {
   const end = performance.now() + ms;
   while (performance.now() < end) { /* busy */ }
+}
+
+/**
+ * The usual setup of a worker-process test file: its own database with the executions table, and a
+ * list of the worker processes it starts, all killed after the file's tests.
+ */
+export function useWorkerProcesses(): { db: TestDatabase; workers: WorkerProcess[] } {
+  const workers: WorkerProcess[] = [];
+  const db = useTestDatabase();
+  beforeAll(async () => { await createExecutionsTable(db.sql); });
+  afterAll(async () => { await killAll(workers); });
+  return { db, workers };
 }
