@@ -122,6 +122,18 @@ describe('transient errors', () => {
     expect(source.heartbeats.length).toBeGreaterThanOrEqual(1);
     expect(await stateAfter(w.done, 100)).toBe('pending');
   });
+
+  it('a claim failing once with an error it cannot classify is retried; the worker keeps running', async () => {
+    const source = new FakeSource();
+    const [job] = source.add(fakeJob('u.hiccup'));
+    source.claimHook = () => {
+      source.claimHook = undefined; // once: later claims take the queue's jobs as usual
+      throw new Error('driver hiccup while Postgres restarts');
+    };
+    const w = await run(source, { 'u.hiccup': async () => 'ok' });
+    await waitFor(() => source.completed.has(job.id), { timeoutMs: 5000 });
+    expect(await stateAfter(w.done, 100)).toBe('pending');
+  });
 });
 
 describe('done', () => {

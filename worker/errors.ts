@@ -64,6 +64,20 @@ export function isTransientDbError(err: unknown): boolean {
   return !fromServer && typeof e.code === 'string' && e.code.startsWith('E');
 }
 
+/** True when the server answered with an error (a PostgresError): its SQLSTATE says what is wrong. */
+export function isServerError(err: unknown): boolean {
+  const e = err as { name?: unknown; severity?: unknown } | null;
+  return typeof e === 'object' && e !== null && (e.name === 'PostgresError' || typeof e.severity === 'string');
+}
+
+/**
+ * How many times in a row the claim loop retries a client-side error it cannot classify (no SQLSTATE,
+ * not a known socket code) before it treats it as a bug and crashes: a bug throws every time, a driver
+ * hiccup while Postgres restarts does not. A server error that is not transient crashes at once.
+ * (Heartbeats stay strict: a heartbeat that cannot run fences every job, so retrying it helps nothing.)
+ */
+export const UNCLASSIFIED_RETRIES = 3;
+
 /** Exponential backoff with jitter for repeated database failures: ~100 ms doubling, capped at maxMs. */
 export function backoffMs(failures: number, maxMs = 5000): number {
   const base = Math.min(maxMs, 100 * 2 ** Math.max(0, Math.min(failures - 1, 16)));

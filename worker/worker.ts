@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { resolveOptions, WorkerConfigError, type ResolvedOptions, type WorkerOptions } from './config.ts';
 import { openDb } from './db.ts';
-import { backoffMs, isTransientDbError } from './errors.ts';
+import { backoffMs, isServerError, isTransientDbError, UNCLASSIFIED_RETRIES } from './errors.ts';
 import { JobRunner } from './runner.ts';
 import { Settler } from './settler.ts';
 import { Deadlines, monotonicNow } from './source.ts';
@@ -124,6 +124,7 @@ class QueueWorker implements Worker {
   private async claimLoop(): Promise<void> {
     const { o } = this;
     let failures = 0;
+    let unclassified = 0;
     while (!this.stopping.signal.aborted) {
       const want = Math.min(o.concurrency - this.runner.running, o.batchSize);
       let full = false;
@@ -133,7 +134,10 @@ class QueueWorker implements Worker {
         try {
           jobs = await this.calls.claim({ workerId: o.workerId, types: o.types, count: want, leaseSeconds: o.leaseSeconds });
         } catch (err) {
-          if (!isTransientDbError(err)) throw err;
+          if (!isTransientDbError(err)) {
+            if (isServerError(err) || ++unclassified > UNCLASSIFIED_RETRIES) throw err;
+            this.logger.error({ err, unclassified }, 'claim failed with an unexpected error; retrying before giving up');
+          }
           failures += 1;
           // The first failure of a streak, then about every 5 s (the backoff cap), so an outage is visible but quiet.
           if (failures === 1 || backoffMs(failures) >= 2500) this.logger.warn({ err, failures }, 'claim failed; backing off');
@@ -142,6 +146,7 @@ class QueueWorker implements Worker {
         }
         if (failures > 0) this.logger.info({ failures }, 'claims working again');
         failures = 0;
+        unclassified = 0;
         if (this.stopping.signal.aborted || monotonicNow() >= this.runner.fenceAt(sentAt)) {
           this.handBack(jobs, this.stopping.signal.aborted ? 'stopping' : 'lease-ended');
           if (this.stopping.signal.aborted) break;
