@@ -42,10 +42,11 @@ revoke all on function supaqueue.check_operator(uuid) from public, anon, authent
 grant execute on function supaqueue.check_operator(uuid) to service_role;
 
 /**
- * Raises unless the caller may manage the tenant at level `need`: 'admin' (tenant admins and super
- * admins) or 'operator' (super admins only). QJ002 when the tenant does not exist or the user is neither
- * a member nor a super admin (one answer: ids do not leak); QJ010 for a member without the role.
- * caller null = service. Returns the caller's standing: 'service', 'super_admin' or 'admin'.
+ * The one tenant access rule. Raises unless the caller may act on the tenant at level `need`: 'member'
+ * (any member), 'admin' (tenant admins and super admins) or 'operator' (super admins only). QJ002 when
+ * the tenant does not exist or the user is neither a member nor a super admin (one answer: ids do not
+ * leak); QJ010 for a member without the role. caller null = service. Returns the caller's standing:
+ * 'service', 'super_admin', 'admin' or 'member'.
  */
 create function supaqueue.check_tenant_admin(tenant_id uuid, caller uuid, need text) returns text
 language plpgsql stable set search_path = ''
@@ -70,6 +71,9 @@ begin
   if v_role is null then
     raise exception 'tenant not found' using errcode = 'QJ002';
   end if;
+  if need = 'member' then
+    return v_role;
+  end if;
   if need = 'operator' or v_role <> 'admin' then
     raise exception 'this needs %', case when need = 'operator' then 'a super admin' else 'the tenant admin role' end
       using errcode = 'QJ010';
@@ -79,6 +83,15 @@ end
 $$;
 revoke all on function supaqueue.check_tenant_admin(uuid, uuid, text) from public, anon, authenticated;
 grant execute on function supaqueue.check_tenant_admin(uuid, uuid, text) to service_role;
+
+/** The schedules' access check (members read; tenant admins and super admins manage): the rule above. */
+create or replace function supaqueue.check_schedule_access(tenant_id uuid, user_id uuid, need_admin boolean) returns void
+language plpgsql stable set search_path = ''
+as $$
+begin
+  perform supaqueue.check_tenant_admin(tenant_id, user_id, case when need_admin then 'admin' else 'member' end);
+end
+$$;
 
 -- ---------------------------------------------------------------------------------------------------
 -- Tenants. caller null = service.
