@@ -3,6 +3,8 @@
  * (never a service key). Answers are the API's envelope; errors carry the API's code (JOB_NOT_FOUND,
  * INVALID_STATE, MAX_ATTEMPTS_REACHED, FORBIDDEN, ...), shown to the user as they are.
  */
+import type { Job } from '../../client/types.ts';
+
 export interface Config {
   /** Base of the functions, e.g. https://<ref>.supabase.co/functions/v1, or /functions/v1 behind the local server. */
   functionsUrl: string;
@@ -70,30 +72,8 @@ export async function api<T>(path: string, opts: { method?: string; query?: Quer
   return body as Envelope<T>;
 }
 
-export interface Job {
-  id: string;
-  tenant_id: string;
-  type: string;
-  status: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
-  payload: unknown;
-  result: unknown;
-  progress: { percent?: number; message?: string } | null;
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  last_error: string | null;
-  errors: { attempt: number; at: string; error: string; worker_id?: string }[];
-  scheduled_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  created_at: string;
-  updated_at: string;
-  cancel_requested_at: string | null;
-  idempotency_key: string | null;
-  trace_id: string | null;
-  actor_id: string | null;
-  request_id: string | null;
-}
+/** The job as the API answers it: the client's type, the one home of that shape. */
+export type { Job };
 
 export interface Viewer {
   user_id: string;
