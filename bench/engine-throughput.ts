@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks';
 import postgres, { type Sql } from 'postgres';
 import type { BenchServer } from './lib/db.ts';
 
-export const JOBS = 20_000;
+/** BENCH_ENGINE_JOBS shrinks the runs while developing the benchmark. */
+export const JOBS = Number(process.env.BENCH_ENGINE_JOBS ?? 20_000);
 export const CONNECTIONS = 10;
 const TENANTS = 10;
 const RUN_CAP_MS = 60_000;

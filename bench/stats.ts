@@ -40,21 +40,32 @@ export async function fill(sql: postgres.Sql, TOTAL = 1_000_000, TENANTS = 10_00
   for (const t of others) await sql.unsafe(`alter table public.job_queue disable trigger ${t}`);
   // Tenants numbered 0..TENANTS-1, joined to the jobs by number.
   await sql`create temporary table bench_tenants as select id, (row_number() over (order by id))::int - 1 as k from public.tenants`;
-  await sql`
-    insert into public.job_queue (tenant_id, type, status, payload, fair_key, completed_at, attempts, worker_id, lease_id, locked_until, started_at, created_at)
-    select case when x.g < ${TOTAL * BIG_SHARE}::int then ${big}::uuid else t.id end,
+  // Since the hot-path migration (20261130000600) scheduling state lives in private tables: the fair tag
+  // in supaqueue.job_ready, leases in supaqueue.job_leases (+ the worker's row). Detected at run time.
+  const [{ split }] = await sql`select to_regclass('supaqueue.job_ready') is not null as split`;
+  await sql.unsafe(`
+    insert into public.job_queue (tenant_id, type, status, payload, ${split ? '' : 'fair_key, locked_until, '}completed_at, attempts, worker_id, lease_id, started_at, created_at)
+    select case when x.g < ${TOTAL * BIG_SHARE}::int then '${big}'::uuid else t.id end,
            (array['email.send', 'report.generate', 'webhook.deliver', 'image.resize'])[1 + x.g % 4],
-           x.status, jsonb_build_object('customer', x.g % 5000), case when x.status = 'pending' then x.g end,
+           x.status, jsonb_build_object('customer', x.g % 5000),
+           ${split ? '' : `case when x.status = 'pending' then x.g end, case when x.status = 'processing' then now() + interval '1 hour' end,`}
            case when x.status in ('completed', 'failed', 'cancelled') then now() - make_interval(secs => x.g % 86400) end,
            case when x.status = 'pending' then 0 else 1 end,
            case when x.status = 'processing' then 'bench' end, case when x.status = 'processing' then gen_random_uuid() end,
-           case when x.status = 'processing' then now() + interval '1 hour' end,
            case when x.status <> 'pending' then now() - make_interval(secs => x.g % 86400) end,
            now() - make_interval(secs => x.g % 86400)
     from (select g, (case when g % 5000 = 1 then 'processing' when g % 20 < 12 then 'completed' when g % 20 = 12 then 'failed'
                           when g % 20 = 13 then 'cancelled' else 'pending' end)::public.job_status as status
           from generate_series(0, ${TOTAL - 1}::int) g) x
-    join bench_tenants t on t.k = x.g % ${TENANTS}::int`;
+    join bench_tenants t on t.k = x.g % ${TENANTS}::int`);
+  if (split) {
+    await sql`insert into supaqueue.job_ready (job_id, tenant_id, type, priority, fair_key)
+              select id, tenant_id, type, priority, row_number() over (order by created_at desc, id)
+                from public.job_queue where status = 'pending'`;
+    await sql`insert into supaqueue.workers (id, expires_at) values ('bench', now() + interval '1 hour')`;
+    await sql`insert into supaqueue.job_leases (job_id, lease_id, worker_id, tenant_id, claimed_at)
+              select id, lease_id, worker_id, tenant_id, started_at from public.job_queue where status = 'processing'`;
+  }
   for (const t of others) await sql.unsafe(`alter table public.job_queue enable trigger ${t}`);
   await sql`
     insert into supaqueue.job_minute_stats (tenant_id, minute, completed, failed)

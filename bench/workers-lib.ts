@@ -124,3 +124,14 @@ export function nodeCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
+
+/** The Postgres server's processes: the postmaster and its live children (for SIGSTOP/SIGCONT). */
+export function serverPids(postmaster: number): number[] {
+  const pids = [postmaster];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(Number(name));
+    if (st && st.ppid === postmaster) pids.push(Number(name));
+  }
+  return pids;
+}

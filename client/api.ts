@@ -2,7 +2,7 @@
  * Typed helpers for the jobs API, over the supabase-js client your frontend already has:
  *
  *   const { data: job, error } = await enqueueJob(supabase, { type: 'email.send', payload: { to } });
- *   if (error?.code === 'QUEUE_QUOTA_EXCEEDED') retryLater(error.retryAfterSeconds);
+ *   if (error?.code === 'QUEUE_QUOTA_EXCEEDED' || error?.code === 'CONCURRENT_JOB_LIMIT') retryLater(error.retryAfterSeconds);
  *
  * Requests go through `supabase.functions.invoke`, so they carry the signed-in user's access token and
  * the project's publishable/anon key, and run under the user's row-level security. There is no service
@@ -12,17 +12,17 @@
 import type { SupabaseClient } from '@supabase/supabase-js';
 import type {
   EnqueueJobInput, EnqueueResult, Job, JobsError, JobsErrorCode, JobsResult, ListJobsParams, ListJobsResult,
-  RequestOptions,
+  RequestOptions, UserLimits,
 } from './types.ts';
 
 type Reply = { ok: true; status: number; body: { data: unknown; meta?: { next_cursor?: string | null } } } | { ok: false; error: JobsError };
 
 export const clientError = (code: JobsErrorCode, message: string): JobsError =>
-  ({ code, message, status: null, traceId: null, retryAfterSeconds: null });
+  ({ code, message, status: null, traceId: null, retryAfterSeconds: null, details: null });
 
 /** The API's error body from a FunctionsHttpError's response; a generic code if it is not ours. */
 async function errorFromResponse(res: Response): Promise<JobsError> {
-  let body: { error?: { code?: string; message?: string }; meta?: { trace_id?: string } } | null = null;
+  let body: { error?: { code?: string; message?: string; details?: Record<string, unknown> }; meta?: { trace_id?: string } } | null = null;
   try {
     body = await res.clone().json();
   } catch {
@@ -35,6 +35,7 @@ async function errorFromResponse(res: Response): Promise<JobsError> {
     status: res.status,
     traceId: res.headers.get('x-trace-id') ?? body?.meta?.trace_id ?? null,
     retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null,
+    details: body?.error?.details ?? null,
   };
 }
 
@@ -89,4 +90,10 @@ export async function retryJob(supabase: Pick<SupabaseClient, 'functions'>, id: 
 /** POST /jobs/:id/cancel. A running job gets cancel_requested_at and ends cancelled when its worker stops. */
 export async function cancelJob(supabase: Pick<SupabaseClient, 'functions'>, id: string, opts: RequestOptions = {}): Promise<JobsResult<Job>> {
   return asJob(await call(supabase, jobPath(id, '/cancel'), 'POST', undefined, opts));
+}
+
+/** GET /jobs/limits: your tier's limits in the tenant and your active jobs (tenantId: needed only with several tenants). */
+export async function getLimits(supabase: Pick<SupabaseClient, 'functions'>, params: { tenantId?: string } = {}, opts: RequestOptions = {}): Promise<JobsResult<UserLimits>> {
+  const reply = await call(supabase, params.tenantId ? `/limits?tenant_id=${encodeURIComponent(params.tenantId)}` : '/limits', 'GET', undefined, opts);
+  return reply.ok ? { data: reply.body.data as UserLimits, error: null } : { data: null, error: reply.error };
 }

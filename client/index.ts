@@ -6,5 +6,5 @@
  *   const watch = watchJob(supabase, job.id, (state) => render(state));   // later: await watch.stop()
  */
 export * from './types.ts';
-export { cancelJob, enqueueJob, getJob, listJobs, retryJob } from './api.ts';
+export { cancelJob, enqueueJob, getJob, getLimits, listJobs, retryJob } from './api.ts';
 export { jobTopic, tenantJobsTopic, waitForJob, watchJob, watchJobs } from './watch.ts';

@@ -44,6 +44,40 @@ export interface Job {
   trace_id: string | null;
   actor_id: string | null;
   request_id: string | null;
+  /** The worker that ran the latest attempt (kept after it settled); null until the first claim. */
+  worker_id: string | null;
+  /** The user who enqueued it (their token's id); null for service jobs enqueued on behalf of nobody. */
+  submitted_by: string | null;
+  /**
+   * Where it waits; only in GET /jobs/:id and POST /jobs answers (not in listings). null once it runs
+   * or finished.
+   */
+  position?: JobPosition | null;
+}
+
+/**
+ * Where a waiting job stands. ready: `ahead` ready jobs will be claimed before it if no more work
+ * arrives (capped at 1,000: `capped` means "at least ahead"); under fair queueing a job enqueued later
+ * by a tenant with no backlog may still be served first, and the count spans every job type and
+ * tenant. latency_seconds: how long the job at the head of the line has been ready. delayed: it
+ * joins the line at due_at (a delay or a retry's backoff).
+ */
+export type JobPosition =
+  | { state: 'ready'; ahead: number; capped: boolean; latency_seconds: number }
+  | { state: 'delayed'; due_at: string };
+
+/** GET /jobs/limits: the caller's effective tier in a tenant and their usage (null limit = none). */
+export interface UserLimits {
+  tenant_id: string;
+  user_id: string;
+  /** The effective tier: the member's own override, else the tenant's; null = no per-user limits. */
+  tier: string | null;
+  tier_source: 'member' | 'tenant' | null;
+  max_active_jobs_per_user: number | null;
+  max_payload_bytes: number | null;
+  max_attempts: number | null;
+  /** The caller's pending + processing jobs in the tenant. */
+  active_jobs: number;
 }
 
 export interface EnqueueJobInput {
@@ -68,6 +102,8 @@ export interface ListJobsParams {
   status?: JobStatus;
   type?: string;
   tenant_id?: string;
+  /** Only the jobs the caller submitted. */
+  mine?: boolean;
   /** 1..100, default 20. */
   limit?: number;
   /** next_cursor of the previous page. */
@@ -89,6 +125,8 @@ export interface JobsError {
   traceId: string | null;
   /** Seconds to wait, from Retry-After on 429/503. */
   retryAfterSeconds: number | null;
+  /** Facts of the error, when the API gives them: CONCURRENT_JOB_LIMIT has { limit, active, adding, tier }. */
+  details: Record<string, unknown> | null;
 }
 
 export type JobsResult<T> = { data: T; error: null } | { data: null; error: JobsError };

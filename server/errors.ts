@@ -4,7 +4,7 @@
  * client helpers: `err.code === 'QUEUE_QUOTA_EXCEEDED'`. Anything else (connection loss, a bug) is
  * rethrown as it came from the driver.
  */
-import { lookupSqlState, type ErrorName } from '../supabase/functions/_supaqueue/errors.ts';
+import { errorDetails, lookupSqlState, type ErrorName } from '../supabase/functions/_supaqueue/errors.ts';
 
 export type { ErrorName };
 
@@ -20,6 +20,8 @@ export class SupaqueueError extends Error {
     /** The HTTP status the jobs API answers with for this code, handy when a backend forwards it. */
     readonly status: number,
     options?: { cause?: unknown },
+    /** Facts of the error when the engine gives them: CONCURRENT_JOB_LIMIT has { limit, active, adding, tier }. */
+    readonly details: Record<string, unknown> | null = null,
   ) {
     super(message, options);
     this.name = 'SupaqueueError';
@@ -38,7 +40,7 @@ export class QueueConfigError extends Error {
 export function toQueueError(e: unknown): unknown {
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : undefined;
   const ours = lookupSqlState(code);
-  if (ours) return new SupaqueueError(ours.name, (e as Error).message, ours.sqlstate, ours.http, { cause: e });
+  if (ours) return new SupaqueueError(ours.name, (e as Error).message, ours.sqlstate, ours.http, { cause: e }, errorDetails(ours, e) ?? null);
   // Class 22 (a malformed uuid, a number out of range) can only come from the caller's arguments.
   if (code?.startsWith('22') && (e as { severity?: unknown }).severity !== undefined) {
     return new SupaqueueError(INVALID.name, (e as Error).message, code, INVALID.http, { cause: e });

@@ -11,6 +11,6 @@ export { createQueue, Queue } from './queue.ts';
 export { SupaqueueError, QueueConfigError, type ErrorName } from './errors.ts';
 export type { ListJobsParams } from './jobs.ts';
 export type {
-  CallOptions, EnqueueResult, EnqueueSpec, Job, JobStatus, Json, ListJobsResult, MemberRole, QueueOptions, Tenant,
-  TenantLimits, TenantMember,
+  CallOptions, EnqueueResult, EnqueueSpec, Job, JobStatus, Json, ListJobsResult, MemberRole, QueueOptions, QuotaTier,
+  QuotaTierLimits, Tenant, TenantLimits, TenantMember, UserLimits,
 } from './types.ts';

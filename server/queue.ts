@@ -11,7 +11,8 @@ import { mapErrors, QueueConfigError } from './errors.ts';
 import * as jobs from './jobs.ts';
 import * as tenants from './tenants.ts';
 import type {
-  CallOptions, EnqueueResult, EnqueueSpec, Job, ListJobsResult, MemberRole, QueueOptions, Tenant, TenantLimits, TenantMember,
+  CallOptions, EnqueueResult, EnqueueSpec, Job, ListJobsResult, MemberRole, QueueOptions, QuotaTier, QuotaTierLimits, Tenant,
+  TenantLimits, TenantMember, UserLimits,
 } from './types.ts';
 
 const isSql = (v: unknown): v is Sql =>
@@ -105,6 +106,21 @@ export class Queue {
   /** true when the user was a super admin before. */
   revokeSuperAdmin(userId: string): Promise<boolean> {
     return this.call((q) => tenants.setSuperAdmin(q, userId, false));
+  }
+
+  /** Creates a quota tier or changes its limits (null removes one); takes effect at once for its users. */
+  setQuotaTier(name: string, limits: QuotaTierLimits): Promise<QuotaTier> {
+    return this.call((q) => tenants.setQuotaTier(q, name, limits));
+  }
+
+  /** Puts the tenant on a tier (null: none, no per-user limits). */
+  setTenantTier(tenantId: string, tier: string | null): Promise<Tenant> {
+    return this.call((q) => tenants.setTenantTier(q, tenantId, tier));
+  }
+
+  /** Gives a member a personal tier in the tenant (null: the tenant's again); returns their limits and usage. */
+  setMemberTier(tenantId: string, userId: string, tier: string | null): Promise<UserLimits> {
+    return this.call((q) => tenants.setMemberTier(q, tenantId, userId, tier));
   }
 
   /** Closes the pool the queue opened (a client passed in, or a transaction, is left to its owner). */

@@ -4,7 +4,7 @@
  * timestamps as Postgres prints them.
  */
 import type { Sql } from 'postgres';
-import type { MemberRole, Tenant, TenantLimits, TenantMember } from './types.ts';
+import type { MemberRole, QuotaTier, QuotaTierLimits, Tenant, TenantLimits, TenantMember, UserLimits } from './types.ts';
 
 const json = (v: unknown) => JSON.stringify(v);
 
@@ -46,4 +46,19 @@ export async function setSuperAdmin(q: Sql, userId: string, grant: boolean): Pro
     ? await q<{ ok: boolean }[]>`select public.grant_super_admin(${userId}::uuid) as ok`
     : await q<{ ok: boolean }[]>`select public.revoke_super_admin(${userId}::uuid) as ok`;
   return r.ok;
+}
+
+export async function setQuotaTier(q: Sql, name: string, limits: QuotaTierLimits): Promise<QuotaTier> {
+  const [r] = await q<{ row: QuotaTier }[]>`select to_jsonb(t) as row from public.set_quota_tier(${name}, ${json(limits)}::text::jsonb) t`;
+  return r.row;
+}
+
+export async function setTenantTier(q: Sql, tenantId: string, tier: string | null): Promise<Tenant> {
+  const [r] = await q<{ row: Tenant }[]>`select to_jsonb(t) as row from public.set_tenant_tier(${tenantId}::uuid, ${tier}) t`;
+  return r.row;
+}
+
+export async function setMemberTier(q: Sql, tenantId: string, userId: string, tier: string | null): Promise<UserLimits> {
+  const [r] = await q<{ row: UserLimits }[]>`select public.set_member_tier(${tenantId}::uuid, ${userId}::uuid, ${tier}) as row`;
+  return r.row;
 }

@@ -14,6 +14,12 @@ type Tables = Database['public']['Tables'];
 export type Tenant = Tables['tenants']['Row'];
 export type TenantMember = Tables['tenant_members']['Row'];
 export type MemberRole = 'member' | 'admin';
+/** A quota tier (public.quota_tiers): per-user limits of the tenants and members on it; null = no limit. */
+export type QuotaTier = Tables['quota_tiers']['Row'];
+/** The limits of set_quota_tier: any of them; null removes a limit, absent = unchanged. */
+export type QuotaTierLimits = Partial<Pick<QuotaTier, 'max_active_jobs_per_user' | 'max_payload_bytes' | 'max_attempts' | 'description'>>;
+/** A user's effective limits in a tenant and usage (public.my_limits, set_member_tier). */
+export type { UserLimits } from '../client/types.ts';
 /** A tenant's limits: every max_* column of public.tenants; null = unlimited, absent = unchanged. */
 export type TenantLimits = { [K in keyof Tenant as K extends `max_${string}` ? K : never]?: Tenant[K] };
 
@@ -36,6 +42,11 @@ export interface EnqueueSpec {
   trace_id?: string;
   actor_id?: string;
   request_id?: string;
+  /**
+   * The user you enqueue on behalf of (auth.users id): the job is theirs (job.submitted_by, their "my
+   * jobs") and counts against their tier's active-job limit (CONCURRENT_JOB_LIMIT). Left out: nobody's.
+   */
+  submitted_by?: string;
   backoff_base_ms?: number;
   backoff_max_ms?: number;
 }

@@ -93,7 +93,7 @@ describe('POST /jobs/:id/retry', () => {
 
 describe('routing', () => {
   test.each([
-    ['DELETE', 'jobs/00000000-0000-4000-8000-000000000000', 'GET'],
+    ['PUT', 'jobs/00000000-0000-4000-8000-000000000000', 'GET, DELETE'],
     ['PUT', 'jobs', 'GET, POST'],
     ['GET', 'jobs/00000000-0000-4000-8000-000000000000/cancel', 'POST'],
     ['PATCH', 'jobs/00000000-0000-4000-8000-000000000000/retry', 'POST'],

@@ -134,10 +134,11 @@ describe('GET /jobs/:id', () => {
     expect(r.status).toBe(200);
     expect(r.body.data.id).toBe(job.id);
     for (const key of ['status', 'type', 'payload', 'result', 'progress', 'attempts', 'max_attempts', 'last_error', 'errors',
-      'scheduled_at', 'started_at', 'completed_at', 'created_at', 'trace_id', 'actor_id', 'request_id', 'tenant_id', 'priority']) {
+      'scheduled_at', 'started_at', 'completed_at', 'created_at', 'trace_id', 'actor_id', 'request_id', 'tenant_id', 'priority',
+      'worker_id', 'submitted_by', 'position']) {
       expect(r.body.data).toHaveProperty(key);
     }
-    for (const key of ['lease_id', 'worker_id', 'locked_until', 'fair_key']) expect(r.body.data).not.toHaveProperty(key);
+    for (const key of ['lease_id', 'locked_until', 'fair_key']) expect(r.body.data).not.toHaveProperty(key);
   });
 
   test('an unknown id: 404 JOB_NOT_FOUND', async () => {

@@ -58,6 +58,10 @@ test('every function in public and supaqueue pins search_path to the empty strin
   expect(await ourFunctions(`not coalesce(p.proconfig @> array['search_path=""'], false)`)).toEqual([]);
 });
 
+test('no function overrides the planner (enable_*): the hot path is planned on narrow tables (issue 11)', async () => {
+  expect(await ourFunctions(`exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'enable\\_%')`)).toEqual([]);
+});
+
 test('no SECURITY DEFINER function lives in public (the exposed schema)', async () => {
   expect(await ourFunctions(`p.prosecdef and n.nspname = 'public'`)).toEqual([]);
 });

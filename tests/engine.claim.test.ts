@@ -52,9 +52,12 @@ describe('the lease', () => {
     expect(job).toMatchObject({ id, status: 'processing', attempts: 1, worker_id: 'worker-lease' });
     expect(job.lease_id).toMatch(/^[0-9a-f-]{36}$/);
     const row = await jobRow(db.sql, id);
-    const [{ secs }] = await db.sql`select extract(epoch from ${row.locked_until}::timestamptz - ${row.started_at}::timestamptz)::float8 as secs`;
-    expect(secs).toBeCloseTo(12.5, 3);
-    expect(row.fair_key).not.toBeNull();
+    // The lease is the worker's: its row lasts at least lease_seconds from the claim.
+    const [{ secs }] = await db.sql`select extract(epoch from w.expires_at - ${row.started_at}::timestamptz)::float8 as secs
+                                    from supaqueue.workers w where w.id = 'worker-lease'`;
+    expect(secs).toBeCloseTo(12.5, 2);
+    expect(await db.sql`select lease_id from supaqueue.job_leases where job_id = ${id}`).toEqual([{ lease_id: job.lease_id }]);
+    expect(await db.sql`select count(*)::int as n from supaqueue.job_ready where job_id = ${id}`).toEqual([{ n: 0 }]);
   });
 
   test('a job already claimed is not claimed again while its lease holds', async () => {

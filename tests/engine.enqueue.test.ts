@@ -22,7 +22,7 @@ describe('the enqueued job', () => {
       tenant_id: tenant, type: 'email.send', status: 'pending', payload: { to: 'a@b.c' }, priority: 0, attempts: 0,
       max_attempts: 3, backoff_base_ms: 1000, backoff_max_ms: 3600000, trace_id: 'trace-1', errors: [],
     });
-    expect(row.fair_key).not.toBeNull();
+    expect(await db.sql`select count(*)::int as n from supaqueue.job_ready where job_id = ${job_id}`).toEqual([{ n: 1 }]);
   });
 
   test('enqueue_jobs returns one (job_id, created) per spec, in input order', async () => {
@@ -35,7 +35,8 @@ describe('the enqueued job', () => {
   test('a delayed job waits without a fair tag until due', async () => {
     const [{ job_id }] = await enqueueJobs([{ tenant_id: tenant, type: 'later.job', delay_ms: 60_000 }]);
     const row = await jobRow(db.sql, job_id);
-    expect(row.fair_key).toBeNull();
+    expect(await db.sql`select count(*)::int as n from supaqueue.job_ready where job_id = ${job_id}`).toEqual([{ n: 0 }]);
+    expect(await db.sql`select due_at from supaqueue.job_delayed where job_id = ${job_id}`).toEqual([{ due_at: row.scheduled_at }]);
     const [{ secs }] = await db.sql`select extract(epoch from ${row.scheduled_at}::timestamptz - ${row.created_at}::timestamptz)::float8 as secs`;
     expect(secs).toBeCloseTo(60, 3);
   });

@@ -21,6 +21,7 @@ async function failAndMeasure(job: ClaimedJob, retryable = true): Promise<{ stat
 /** Makes a backed-off job due now (stands in for waiting out the backoff) and claims it again. */
 async function reclaimNow(id: string): Promise<ClaimedJob> {
   await db.sql`update public.job_queue set scheduled_at = now() where id = ${id} and status = 'pending'`;
+  await db.sql`update supaqueue.job_delayed set due_at = now() where job_id = ${id}`;
   const [job] = await claim(db.sql, 'w', 1);
   expect(job.id).toBe(id);
   return job;
@@ -80,7 +81,7 @@ describe('terminal failure', () => {
     const [job] = await claim(db.sql, 'w', 1);
     expect(await fail(db.sql, job, 'bad input', false)).toBe('failed');
     const row = await jobRow(db.sql, id);
-    expect(row).toMatchObject({ status: 'failed', attempts: 1, last_error: 'bad input', lease_id: null, fair_key: null });
+    expect(row).toMatchObject({ status: 'failed', attempts: 1, last_error: 'bad input', lease_id: null });
     expect(row.completed_at).toBeInstanceOf(Date);
     expect(row.errors).toEqual([expect.objectContaining({ attempt: 1, error: 'bad input', worker_id: 'w', retryable: false })]);
   });

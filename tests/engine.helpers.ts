@@ -15,7 +15,6 @@ export interface ClaimedJob {
   max_attempts: number;
   lease_id: string;
   worker_id: string;
-  locked_until: Date;
   payload: Record<string, unknown>;
 }
 
@@ -26,7 +25,11 @@ export interface Lease { id: string; lease_id: string }
  * enqueues itself; the tests of one file share a database.
  */
 export async function clearPendingJobs(sql: Sql): Promise<void> {
-  await sql`update public.job_queue set status = 'cancelled', completed_at = now(), fair_key = null where status = 'pending'`;
+  await sql.begin(async (tx) => {
+    await tx`delete from supaqueue.job_ready`;
+    await tx`delete from supaqueue.job_delayed`;
+    await tx`update public.job_queue set status = 'cancelled', completed_at = now() where status = 'pending'`;
+  });
 }
 
 /** claim_jobs as the worker calls it. */
@@ -84,10 +87,21 @@ export async function waitFor<T>(fn: () => Promise<T>, { timeoutMs = 20_000, int
   }
 }
 
-/** Waits until every lease of the given jobs has expired by the database's clock. */
+/**
+ * Waits until the leases of the given jobs have expired by the database's clock: a lease lasts as long
+ * as its worker's row in supaqueue.workers (renewed by claims and heartbeats).
+ */
 export function leasesExpired(sql: Sql, ids: string[]): Promise<boolean> {
   return waitFor(async () => {
-    const [r] = await sql`select bool_and(locked_until < now()) as expired from public.job_queue where id = any(${ids}::uuid[])`;
+    const [r] = await sql`
+      select coalesce(bool_and(w.expires_at < now()), true) as expired
+      from supaqueue.job_leases l join supaqueue.workers w on w.id = l.worker_id
+      where l.job_id = any(${ids}::uuid[])`;
     return r.expired as boolean;
   });
+}
+
+/** Ends a worker's lease now, as if it had stopped heartbeating a whole lease ago. */
+export async function expireWorker(sql: Sql, workerId: string): Promise<void> {
+  await sql`update supaqueue.workers set expires_at = now() - interval '1 millisecond' where id = ${workerId}`;
 }

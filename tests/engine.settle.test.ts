@@ -28,7 +28,7 @@ describe('complete', () => {
       select public.complete_job(${job.id}::uuid, ${job.lease_id}::uuid, ${tx.json({ sent: 3 })}) as ok`);
     expect(ok).toBe(true);
     expect(await jobRow(db.sql, job.id)).toMatchObject({
-      status: 'completed', result: { sent: 3 }, lease_id: null, locked_until: null, fair_key: null,
+      status: 'completed', result: { sent: 3 }, lease_id: null,
     });
     expect((await jobRow(db.sql, job.id)).completed_at).toBeInstanceOf(Date);
   });
@@ -75,7 +75,7 @@ describe('heartbeat and progress', () => {
     const job = await claimOne('w', 5);
     const [beat] = await heartbeat(db.sql, [job], 600);
     expect(beat).toMatchObject({ id: job.id, lease_valid: true, cancel_requested: false });
-    const [{ secs }] = await db.sql`select extract(epoch from locked_until - now())::float8 as secs from public.job_queue where id = ${job.id}`;
+    const [{ secs }] = await db.sql`select extract(epoch from expires_at - now())::float8 as secs from supaqueue.workers where id = 'w'`;
     expect(secs).toBeGreaterThan(500);
   });
 

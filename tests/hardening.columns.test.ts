@@ -1,7 +1,8 @@
 /**
- * Hardening (issue 16, item 8): members read their jobs without the queue's internals. fair_key (its
- * place in the global ready line), lease_id (the settle fence) and locked_until are not granted to
- * authenticated; the member paths of retry and cancel return them as null. worker_id stays readable.
+ * Hardening (issue 16, item 8): members read their jobs without the queue's internals. lease_id (the
+ * settle fence) is not granted to authenticated; the member paths of retry and cancel return it as null.
+ * worker_id stays readable. The ready order and leases live in the private schema since 0.2.0
+ * (supaqueue.job_ready, job_leases), which members cannot read at all (tests/rls.private.test.ts).
  */
 import { beforeAll, expect, test } from 'vitest';
 import { asUser, enqueueMany, makeWorld, sqlState, useTestDatabase } from './helpers/db.ts';
@@ -16,7 +17,7 @@ beforeAll(async () => {
   [jobId] = await enqueueMany(db.sql, tenant, 1);
 });
 
-test.each(['fair_key', 'lease_id', 'locked_until'])('the attack: a member cannot read job_queue.%s (42501)', async (column) => {
+test.each(['lease_id'])('the attack: a member cannot read job_queue.%s (42501)', async (column) => {
   expect(await sqlState(asUser(db.sql, member, (tx) => tx.unsafe(`select ${column} from public.job_queue where id = $1`, [jobId])))).toBe('42501');
 });
 
@@ -35,6 +36,6 @@ test('members read every column the API shows, and worker_id', async () => {
 
 test('a member cancelling a running job does not get its lease back in the returned row', async () => {
   const [job] = await claim(db.sql, 'w', 1);
-  const [row] = await asUser(db.sql, member, (tx) => tx`select id, lease_id, fair_key, locked_until, worker_id from public.cancel_job(${job.id}::uuid)`);
-  expect(row).toEqual({ id: job.id, lease_id: null, fair_key: null, locked_until: null, worker_id: 'w' });
+  const [row] = await asUser(db.sql, member, (tx) => tx`select id, lease_id, worker_id from public.cancel_job(${job.id}::uuid)`);
+  expect(row).toEqual({ id: job.id, lease_id: null, worker_id: 'w' });
 });

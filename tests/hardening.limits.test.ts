@@ -19,8 +19,12 @@ async function memberOf(tenant: string, role: 'member' | 'admin' = 'member'): Pr
 
 /** Fills the tenant with n active (delayed) jobs directly, as the table owner. */
 async function fill(tenant: string, n: number): Promise<void> {
-  await db.sql`insert into public.job_queue (tenant_id, type, scheduled_at)
-               select ${tenant}, 'fill.job', now() + interval '1 day' from generate_series(1, ${n})`;
+  // What enqueue writes for a delayed job: the record and its row in the delayed set.
+  await db.sql`with j as (insert into public.job_queue (tenant_id, type, scheduled_at)
+                          select ${tenant}, 'fill.job', now() + interval '1 day' from generate_series(1, ${n})
+                          returning id, tenant_id, type, priority, scheduled_at)
+               insert into supaqueue.job_delayed (job_id, tenant_id, type, priority, due_at)
+               select id, tenant_id, type, priority, scheduled_at from j`;
 }
 
 test('the default ceiling is 10,000', async () => {

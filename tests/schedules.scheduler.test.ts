@@ -146,9 +146,10 @@ test('a pass handles at most maxSchedules and reports that more are due', async 
 test('the full pass also reclaims expired leases and purges finished jobs past retention', async () => {
   await asService(db.sql, (tx) => tx`select public.enqueue_jobs(${tx.json([
     { tenant_id: tenant, type: 'old.done' }, { tenant_id: tenant, type: 'stuck' }] as never)})`);
-  await db.sql`update public.job_queue set status = 'completed', completed_at = now() - interval '8 days', fair_key = null where type = 'old.done'`;
-  await db.sql`update public.job_queue set status = 'processing', attempts = 1, worker_id = 'w', lease_id = gen_random_uuid(),
-                 locked_until = now() - interval '1 minute', fair_key = null where type = 'stuck'`;
+  await asService(db.sql, (tx) => tx`select public.claim_jobs('w', array['old.done', 'stuck'], 2, 60)`);
+  await asService(db.sql, async (tx) => tx`select public.complete_jobs(array_agg(id), array_agg(lease_id)) from public.job_queue where type = 'old.done'`);
+  await db.sql`update public.job_queue set completed_at = now() - interval '8 days' where type = 'old.done'`;
+  await db.sql`update supaqueue.workers set expires_at = now() - interval '1 minute' where id = 'w'`;
   const summary = await runScheduler(db.sql, DEFAULT_LIMITS);
 
   expect(summary).toMatchObject({ reclaimed: 1, purged: 1, retention: '7 days', errors: [] });

@@ -86,7 +86,7 @@ describe('jobs', () => {
     expect(Object.keys(job!).sort()).toEqual([
       'actor_id', 'attempts', 'cancel_requested_at', 'completed_at', 'created_at', 'errors', 'id', 'idempotency_key',
       'last_error', 'max_attempts', 'payload', 'priority', 'progress', 'request_id', 'result', 'scheduled_at',
-      'started_at', 'status', 'tenant_id', 'trace_id', 'type', 'updated_at',
+      'started_at', 'status', 'submitted_by', 'tenant_id', 'trace_id', 'type', 'updated_at', 'worker_id',
     ]);
     expect(await queue.getJob(randomUUID())).toBeNull();
   });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { createWorker } from '../worker/index.ts';
 import { bootstrapSupabasePlatform, ROOT, runSupabase, withDatabase } from '../scripts/lib/stack.ts';
 import { asService } from './helpers/db.ts';
-import { claim, complete, fail } from './engine.helpers.ts';
+import { claim, complete, fail, heartbeat } from './engine.helpers.ts';
 
 /** The last migration of release 0.1.0: everything up to it is what 0.1.0 users run. */
 const LAST_OF_0_1_0 = '20261123000600_supaqueue_version.sql';
@@ -91,7 +91,9 @@ test('0.1.0 -> current: every pending, delayed, retrying, leased and finished jo
   const [{ n: kept }] = await sql`select count(*)::int as n from public.job_queue`;
   expect(kept).toBe(total);
 
-  // The worker that held a lease before the upgrade can still settle it; a stale one still cannot.
+  // The worker that held a lease before the upgrade still heartbeats it as 0.1.0 workers do (no worker
+  // id), and can still settle it; a stale one still cannot.
+  expect(await heartbeat(sql, [lease], 30)).toEqual([expect.objectContaining({ id: held, lease_valid: true })]);
   expect(await complete(sql, [{ id: held, lease_id: randomUUID() }])).toEqual([]);
   expect(await complete(sql, [lease])).toEqual([held]);
 

@@ -166,7 +166,8 @@ describe('while a job runs', () => {
     // Expire the lease and let another worker's claim reclaim and take the job, in one transaction so
     // our worker's heartbeat cannot extend the lease in between.
     await db.sql.begin(async (tx) => {
-      await tx`update public.job_queue set locked_until = now() - interval '1 second' where id = ${id}`;
+      await tx`update supaqueue.workers w set expires_at = now() - interval '1 second'
+               from supaqueue.job_leases l where l.job_id = ${id} and w.id = l.worker_id`;
       await tx`set local role service_role`;
       const claimed = await tx`select id from public.claim_jobs('thief', array['lib.lease'], 1, 60)`;
       expect(claimed.map((c) => c.id)).toEqual([id]);
@@ -195,11 +196,11 @@ describe('a database that stops answering', () => {
     }, { concurrency: 1, leaseSeconds: 1.5, callTimeoutMs: 400 }); // heartbeats every 500 ms, each abandoned after 400
     const id = await enqueue('lib.fence');
     await running.wait;
-    // Every heartbeat (and the release) now waits on this row lock: to the worker, the database hangs.
+    // Every heartbeat now waits on this row lock (the worker's liveness row): to the worker, the database hangs.
     const locker = await db.sql.reserve();
     try {
       await locker`begin`;
-      await locker`select 1 from public.job_queue where id = ${id} for update`;
+      await locker`select 1 from supaqueue.workers where id = ${w.id} for update`;
       const lockedAt = Date.now();
       await waitFor(() => first?.kind, { timeoutMs: 5000, intervalMs: 10 });
       expect(first!.kind).toBe('lease-lost');

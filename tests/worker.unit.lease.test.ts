@@ -130,7 +130,9 @@ describe('claims', () => {
     };
     await run(source, { 'u.retry': async () => 'ran' });
     await waitFor(() => source.completed.has(job.id), { timeoutMs: 5000 });
-    expect(abandonedAfter).toBeGreaterThanOrEqual(DEADLINE_MS - 5);
+    // The deadline's timer starts just before the call is made (a microtask later): under load that gap
+    // was measured at 7 ms, so the lower bound allows 20.
+    expect(abandonedAfter).toBeGreaterThanOrEqual(DEADLINE_MS - 20);
     expect(abandonedAfter).toBeLessThan(DEADLINE_MS + 250);
     expect(source.claims.length).toBeGreaterThanOrEqual(2);
   });

@@ -10,7 +10,7 @@ import type { Sql } from 'postgres';
 import { z } from 'zod';
 import type { CallKind, DataSource } from './source.ts';
 import type { Handler } from './types.ts';
-import { JOB_TYPE_RE, LEASE_SECONDS } from '../supabase/functions/_supaqueue/contract.ts';
+import { HEARTBEAT_INTERVAL_MS, JOB_TYPE_RE, LEASE_SECONDS } from '../supabase/functions/_supaqueue/contract.ts';
 
 const isSql = (v: unknown): v is Sql =>
   typeof v === 'function' && typeof (v as Sql).begin === 'function' && typeof (v as Sql).end === 'function';
@@ -56,7 +56,12 @@ export const optionsSchema = z.strictObject({
    * (LEASE_SECONDS.default, the engine's supaqueue.default_lease_seconds()).
    */
   leaseSeconds: z.number().min(LEASE_SECONDS.min).max(LEASE_SECONDS.max).default(LEASE_SECONDS.default),
-  /** One heartbeat_jobs call for all held jobs per interval, on a connection of its own. Default leaseSeconds*1000/3. */
+  /**
+   * One heartbeat_jobs call per interval, on a connection of its own: it renews the worker's lease (one
+   * row per worker, whatever the number of jobs), registers that connection's session so a killed
+   * worker's jobs are freed within about a second, and answers per held job. Default 500 ms (at most a
+   * third of the lease).
+   */
   heartbeatIntervalMs: z.number().int().min(10).optional(),
   /**
    * Deadline of each claim, heartbeat, settle and progress call: one that does not answer in time is
@@ -177,7 +182,7 @@ export function resolveOptions(input: WorkerOptions): ResolvedOptions {
   if (!parsed.success) throw new WorkerConfigError(`invalid worker options:\n${z.prettifyError(parsed.error)}`);
   const o = parsed.data;
   const leaseMs = o.leaseSeconds * 1000;
-  const heartbeatIntervalMs = o.heartbeatIntervalMs ?? Math.max(10, Math.floor(leaseMs / 3));
+  const heartbeatIntervalMs = o.heartbeatIntervalMs ?? Math.max(10, Math.min(HEARTBEAT_INTERVAL_MS, Math.floor(leaseMs / 3)));
   const call = o.callTimeoutMs;
   const problems = crossFieldProblems(o, heartbeatIntervalMs);
   let pooler: ResolvedOptions['pooler'] = 'none';

@@ -117,10 +117,17 @@ class PostgresSource implements DataSource {
     return new Set(rows.map((r) => r.id));
   }
 
+  /**
+   * Renews this worker's lease. Its own heartbeat connection is registered as the worker's session
+   * (track_session), except through a transaction pooler, where each call may run on another server
+   * connection: there the lease's time is the only liveness.
+   */
   async heartbeat(items: Lease[], leaseSeconds: number, signal: AbortSignal): Promise<HeartbeatRow[]> {
+    const trackSession = this.o.pooler !== 'transaction';
     const rows = await this.run('beat', signal, (q) => q<HeartbeatRow[]>`
       select h.id, h.lease_valid, h.cancel_requested from public.heartbeat_jobs(
-        ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lease_id)}::uuid[], ${leaseSeconds}::float8) h`);
+        ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lease_id)}::uuid[], ${leaseSeconds}::float8,
+        ${this.o.workerId}::text, ${trackSession}::text::boolean) h`);
     return [...rows];
   }
 

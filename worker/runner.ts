@@ -106,8 +106,8 @@ export class JobRunner {
    * tries again (the fence covers the gap); anything else is a bug and rejects.
    */
   async heartbeat(): Promise<void> {
+    // Also with nothing held: the beat keeps this worker's session registered and frees dead workers' jobs.
     const held = new Map([...this.entries.values()].map((e) => [e.job.id, e.job.lease_id]));
-    if (held.size === 0) return;
     const sentAt = monotonicNow();
     let rows;
     try {

@@ -16,13 +16,11 @@ export interface Job<P = any> {
   attempts: number;
   max_attempts: number;
   scheduled_at: Date;
-  fair_key: string | null;
   backoff_base_ms: number;
   backoff_max_ms: number;
   worker_id: string;
   /** Fences every settle: only the holder of this lease can complete, fail or release the job. */
   lease_id: string;
-  locked_until: Date;
   cancel_requested_at: Date | null;
   started_at: Date;
   completed_at: Date | null;

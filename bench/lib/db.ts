@@ -33,7 +33,9 @@ export async function startBenchServer(): Promise<BenchServer> {
   await admin.unsafe(`drop database if exists ${TEMPLATE} with (force)`);
   await admin.unsafe(`create database ${TEMPLATE}`);
   if (embedded) await bootstrapSupabasePlatform(withDatabase(serverUrl, TEMPLATE));
-  await resetDatabase(withDatabase(serverUrl, TEMPLATE), { seed: false });
+  // BENCH_WORKDIR: a directory holding another supabase/ (e.g. without an unfinished migration) for
+  // developing the benchmark itself; unset, the repository's own migrations are applied.
+  await resetDatabase(withDatabase(serverUrl, TEMPLATE), { seed: false, workdir: process.env.BENCH_WORKDIR });
   let n = 0;
   return {
     url: serverUrl,

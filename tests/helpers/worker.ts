@@ -134,8 +134,8 @@ export function fakeJob(type: string, payload: unknown = {}): Job {
   const now = new Date();
   return {
     id: randomUUID(), tenant_id: randomUUID(), type, status: 'processing', payload, result: null, priority: 0,
-    attempts: 1, max_attempts: 3, scheduled_at: now, fair_key: null, backoff_base_ms: 0, backoff_max_ms: 0,
-    worker_id: 'fake', lease_id: randomUUID(), locked_until: now, cancel_requested_at: null, started_at: now,
+    attempts: 1, max_attempts: 3, scheduled_at: now, backoff_base_ms: 0, backoff_max_ms: 0,
+    worker_id: 'fake', lease_id: randomUUID(), cancel_requested_at: null, started_at: now,
     completed_at: null, created_at: now, updated_at: now, last_error: null, errors: [], progress: null,
     idempotency_key: null, trace_id: null, actor_id: null, request_id: null,
   };

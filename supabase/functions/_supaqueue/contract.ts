@@ -27,6 +27,13 @@ export const EXTRA_ATTEMPTS = Object.freeze({ min: 0, max: 100 });
 /** lease_seconds of a claim or heartbeat (claim_jobs, heartbeat_jobs); default supaqueue.default_lease_seconds(). */
 export const LEASE_SECONDS = Object.freeze({ min: 0.1, max: 86400, default: 15 });
 
+/**
+ * A worker's heartbeat interval when the lease allows it (at most a third of the lease). Shorter than
+ * supaqueue.worker_session_grace() (1 s), so a live worker whose heartbeat connection was replaced
+ * registers the new session before the reaper may free its jobs.
+ */
+export const HEARTBEAT_INTERVAL_MS = 500;
+
 /** The public.job_status enum, from the generated database types (npm run gen:types). */
 export type JobStatus = Database['public']['Enums']['job_status'];
 export const JOB_STATUSES = Constants.public.Enums.job_status;
@@ -37,8 +44,9 @@ export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const s
 /**
  * The public shape of a job, as SQL over `public.job_queue j` (or a function returning its rows, aliased
  * j): built by Postgres, so timestamps keep microseconds and come out as ISO strings. The jobs API,
- * supaqueue/server and client/types.ts Job share it. Lease internals (lease_id fences settles,
- * worker_id, locked_until, fair_key) and backoff settings stay private.
+ * supaqueue/server and client/types.ts Job share it. worker_id (who ran the last attempt), started_at,
+ * completed_at and submitted_by (the user who enqueued it; null for service jobs enqueued for nobody)
+ * are part of it; the lease fence (lease_id) and backoff settings stay private.
  */
 export const JOB_JSON = `jsonb_build_object(
   'id', j.id, 'tenant_id', j.tenant_id, 'type', j.type, 'status', j.status, 'payload', j.payload,
@@ -46,5 +54,6 @@ export const JOB_JSON = `jsonb_build_object(
   'max_attempts', j.max_attempts, 'last_error', j.last_error, 'errors', j.errors,
   'scheduled_at', j.scheduled_at, 'started_at', j.started_at, 'completed_at', j.completed_at,
   'created_at', j.created_at, 'updated_at', j.updated_at, 'cancel_requested_at', j.cancel_requested_at,
-  'idempotency_key', j.idempotency_key, 'trace_id', j.trace_id, 'actor_id', j.actor_id, 'request_id', j.request_id
+  'idempotency_key', j.idempotency_key, 'trace_id', j.trace_id, 'actor_id', j.actor_id, 'request_id', j.request_id,
+  'worker_id', j.worker_id, 'submitted_by', j.submitted_by
 )`;

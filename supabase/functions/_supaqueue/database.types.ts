@@ -17,12 +17,10 @@ export type Database = {
           "completed_at": string | null;
           "created_at": string;
           "errors": NonNullable<Json>;
-          "fair_key": number | null;
           "id": string;
           "idempotency_key": string | null;
           "last_error": string | null;
           "lease_id": string | null;
-          "locked_until": string | null;
           "max_attempts": number;
           "payload": NonNullable<Json>;
           "priority": number;
@@ -32,6 +30,7 @@ export type Database = {
           "scheduled_at": string;
           "started_at": string | null;
           "status": Database["public"]["Enums"]["job_status"];
+          "submitted_by": string | null;
           "tenant_id": string;
           "trace_id": string | null;
           "type": string;
@@ -48,12 +47,10 @@ export type Database = {
           "completed_at"?: string | null;
           "created_at"?: string;
           "errors"?: NonNullable<Json>;
-          "fair_key"?: number | null;
           "id"?: string;
           "idempotency_key"?: string | null;
           "last_error"?: string | null;
           "lease_id"?: string | null;
-          "locked_until"?: string | null;
           "max_attempts"?: number;
           "payload"?: NonNullable<Json>;
           "priority"?: number;
@@ -63,6 +60,7 @@ export type Database = {
           "scheduled_at"?: string;
           "started_at"?: string | null;
           "status"?: Database["public"]["Enums"]["job_status"];
+          "submitted_by"?: string | null;
           "tenant_id": string;
           "trace_id"?: string | null;
           "type": string;
@@ -78,12 +76,10 @@ export type Database = {
           "completed_at"?: string | null;
           "created_at"?: string;
           "errors"?: NonNullable<Json>;
-          "fair_key"?: number | null;
           "id"?: string;
           "idempotency_key"?: string | null;
           "last_error"?: string | null;
           "lease_id"?: string | null;
-          "locked_until"?: string | null;
           "max_attempts"?: number;
           "payload"?: NonNullable<Json>;
           "priority"?: number;
@@ -93,6 +89,7 @@ export type Database = {
           "scheduled_at"?: string;
           "started_at"?: string | null;
           "status"?: Database["public"]["Enums"]["job_status"];
+          "submitted_by"?: string | null;
           "tenant_id"?: string;
           "trace_id"?: string | null;
           "type"?: string;
@@ -175,6 +172,37 @@ export type Database = {
           },
         ];
       };
+      "quota_tiers": {
+        Row: {
+          "created_at": string;
+          "description": string | null;
+          "max_active_jobs_per_user": number | null;
+          "max_attempts": number | null;
+          "max_payload_bytes": number | null;
+          "name": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "description"?: string | null;
+          "max_active_jobs_per_user"?: number | null;
+          "max_attempts"?: number | null;
+          "max_payload_bytes"?: number | null;
+          "name": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "description"?: string | null;
+          "max_active_jobs_per_user"?: number | null;
+          "max_attempts"?: number | null;
+          "max_payload_bytes"?: number | null;
+          "name"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "tenant_members": {
         Row: {
           "created_at": string;
@@ -214,6 +242,7 @@ export type Database = {
           "max_schedules": number | null;
           "max_user_priority": number | null;
           "name": string;
+          "tier": string | null;
         };
         ComputedFields: never;
         Insert: {
@@ -224,6 +253,7 @@ export type Database = {
           "max_schedules"?: number | null;
           "max_user_priority"?: number | null;
           "name": string;
+          "tier"?: string | null;
         };
         Update: {
           "created_at"?: string;
@@ -233,8 +263,17 @@ export type Database = {
           "max_schedules"?: number | null;
           "max_user_priority"?: number | null;
           "name"?: string;
+          "tier"?: string | null;
         };
-        Relationships: [];
+        Relationships: [
+          {
+            foreignKeyName: "tenants_tier_fkey";
+            columns: ["tier"];
+            isOneToOne: false;
+            referencedRelation: "quota_tiers";
+            referencedColumns: ["name"];
+          },
+        ];
       };
     };
     Views: {
@@ -279,12 +318,10 @@ export type Database = {
           "completed_at": string | null;
           "created_at": string;
           "errors": NonNullable<Json>;
-          "fair_key": number | null;
           "id": string;
           "idempotency_key": string | null;
           "last_error": string | null;
           "lease_id": string | null;
-          "locked_until": string | null;
           "max_attempts": number;
           "payload": NonNullable<Json>;
           "priority": number;
@@ -294,6 +331,7 @@ export type Database = {
           "scheduled_at": string;
           "started_at": string | null;
           "status": Database["public"]["Enums"]["job_status"];
+          "submitted_by": string | null;
           "tenant_id": string;
           "trace_id": string | null;
           "type": string;
@@ -323,12 +361,10 @@ export type Database = {
           "completed_at": string | null;
           "created_at": string;
           "errors": NonNullable<Json>;
-          "fair_key": number | null;
           "id": string;
           "idempotency_key": string | null;
           "last_error": string | null;
           "lease_id": string | null;
-          "locked_until": string | null;
           "max_attempts": number;
           "payload": NonNullable<Json>;
           "priority": number;
@@ -338,6 +374,7 @@ export type Database = {
           "scheduled_at": string;
           "started_at": string | null;
           "status": Database["public"]["Enums"]["job_status"];
+          "submitted_by": string | null;
           "tenant_id": string;
           "trace_id": string | null;
           "type": string;
@@ -402,6 +439,7 @@ export type Database = {
           "max_schedules": number | null;
           "max_user_priority": number | null;
           "name": string;
+          "tier": string | null;
         };
         SetofOptions: {
           from: "*";
@@ -447,6 +485,7 @@ export type Database = {
           "max_schedules": number | null;
           "max_user_priority": number | null;
           "name": string;
+          "tier": string | null;
         };
         SetofOptions: {
           from: "*";
@@ -511,6 +550,8 @@ export type Database = {
           "ids": (string)[];
           "lease_ids": (string)[];
           "lease_seconds"?: number;
+          "track_session"?: boolean;
+          "worker_id"?: string;
         };
         Returns: {
           "cancel_requested": boolean;
@@ -519,10 +560,12 @@ export type Database = {
           "locked_until": string;
         }[];
       };
+      "job_position": { Args: { "job_id": string }; Returns: Json };
       "job_stats": {
         Args: { "hours"?: number; "tenant_id"?: string };
         Returns: Json;
       };
+      "my_limits": { Args: { "tenant_id": string }; Returns: Json };
       "purge_finished_jobs": {
         Args: { "max_jobs"?: number; "retention"?: string };
         Returns: number;
@@ -551,6 +594,7 @@ export type Database = {
           "max_schedules": number | null;
           "max_user_priority": number | null;
           "name": string;
+          "tier": string | null;
         };
         SetofOptions: {
           from: "*";
@@ -570,12 +614,10 @@ export type Database = {
           "completed_at": string | null;
           "created_at": string;
           "errors": NonNullable<Json>;
-          "fair_key": number | null;
           "id": string;
           "idempotency_key": string | null;
           "last_error": string | null;
           "lease_id": string | null;
-          "locked_until": string | null;
           "max_attempts": number;
           "payload": NonNullable<Json>;
           "priority": number;
@@ -585,6 +627,7 @@ export type Database = {
           "scheduled_at": string;
           "started_at": string | null;
           "status": Database["public"]["Enums"]["job_status"];
+          "submitted_by": string | null;
           "tenant_id": string;
           "trace_id": string | null;
           "type": string;
@@ -608,6 +651,28 @@ export type Database = {
         Args: { "id": string; "lease_id": string; "progress": Json };
         Returns: boolean;
       };
+      "set_member_tier": {
+        Args: { "tenant_id": string; "tier": string; "user_id": string };
+        Returns: Json;
+      };
+      "set_quota_tier": {
+        Args: { "limits"?: Json; "name": string };
+        Returns: {
+          "created_at": string;
+          "description": string | null;
+          "max_active_jobs_per_user": number | null;
+          "max_attempts": number | null;
+          "max_payload_bytes": number | null;
+          "name": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "quota_tiers";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "set_tenant_limits": {
         Args: { "limits": Json; "tenant_id": string };
         Returns: {
@@ -618,6 +683,26 @@ export type Database = {
           "max_schedules": number | null;
           "max_user_priority": number | null;
           "name": string;
+          "tier": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "tenants";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "set_tenant_tier": {
+        Args: { "tenant_id": string; "tier": string };
+        Returns: {
+          "created_at": string;
+          "id": string;
+          "max_concurrent_jobs": number | null;
+          "max_queued_jobs": number | null;
+          "max_schedules": number | null;
+          "max_user_priority": number | null;
+          "name": string;
+          "tier": string | null;
         };
         SetofOptions: {
           from: "*";

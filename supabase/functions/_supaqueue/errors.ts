@@ -2,6 +2,8 @@
  * The one table of supaqueue error codes: SQLSTATE raised by the SQL engine -> stable name -> HTTP status.
  * Pure TypeScript with no runtime imports, shared by the Deno edge functions and the Node worker.
  * Tests assert these codes, never message text; a test checks the table matches the migrations.
+ * retryAfter: seconds the API sends as Retry-After (a guess at how soon workers drain some jobs).
+ * details: the SQL error's DETAIL is JSON meant for callers (the API answers it as error.details).
  */
 export const ERROR_CODES = {
   QJ001: { name: 'INVALID_ARGUMENT', http: 400 },
@@ -9,13 +11,15 @@ export const ERROR_CODES = {
   QJ003: { name: 'JOB_NOT_FOUND', http: 404 },
   QJ004: { name: 'INVALID_STATE', http: 409 },
   QJ005: { name: 'MAX_ATTEMPTS_REACHED', http: 400 },
-  QJ006: { name: 'QUEUE_QUOTA_EXCEEDED', http: 429 },
+  QJ006: { name: 'QUEUE_QUOTA_EXCEEDED', http: 429, retryAfter: 30 },
   QJ007: { name: 'PAYLOAD_TOO_LARGE', http: 413 },
   QJ008: { name: 'NOT_AUTHENTICATED', http: 401 },
   QJ009: { name: 'RATE_LIMITED', http: 429 },
   QJ010: { name: 'FORBIDDEN', http: 403 },
   QJ011: { name: 'SCHEDULE_NOT_FOUND', http: 404 },
-} as const;
+  // The submitting user's active-job limit (their quota tier); details: { limit, active, adding, tier }.
+  QJ012: { name: 'CONCURRENT_JOB_LIMIT', http: 429, retryAfter: 30, details: true },
+} as const satisfies Record<string, { name: string; http: number; retryAfter?: number; details?: boolean }>;
 
 export type SqlState = keyof typeof ERROR_CODES;
 export type ErrorName = (typeof ERROR_CODES)[SqlState]['name'];
@@ -53,9 +57,34 @@ export function isTransientDbError(err: unknown): boolean {
     || code.startsWith('08') || code.startsWith('57P') || code.startsWith('53');
 }
 
-/** The name and HTTP status for a SQLSTATE of ours, or undefined for anything else. */
-export function lookupSqlState(code: string | undefined): { sqlstate: SqlState; name: ErrorName; http: number } | undefined {
+export interface SqlStateInfo {
+  sqlstate: SqlState;
+  name: ErrorName;
+  http: number;
+  /** Seconds for Retry-After, when the code has one. */
+  retryAfter?: number;
+  /** True when the SQL error's DETAIL is JSON for the caller (see errorDetails). */
+  details?: boolean;
+}
+
+/** The name, HTTP status and extras for a SQLSTATE of ours, or undefined for anything else. */
+export function lookupSqlState(code: string | undefined): SqlStateInfo | undefined {
   if (!code || !(code in ERROR_CODES)) return undefined;
-  const entry = ERROR_CODES[code as SqlState];
-  return { sqlstate: code as SqlState, name: entry.name, http: entry.http };
+  const entry: { name: ErrorName; http: number; retryAfter?: number; details?: boolean } = ERROR_CODES[code as SqlState];
+  return { sqlstate: code as SqlState, name: entry.name, http: entry.http, retryAfter: entry.retryAfter, details: entry.details };
+}
+
+/**
+ * The caller-facing details of a database error of ours (its DETAIL parsed as a JSON object), for codes
+ * whose table entry says so; undefined otherwise (other codes' DETAIL may hold internals).
+ */
+export function errorDetails(info: SqlStateInfo | undefined, err: unknown): Record<string, unknown> | undefined {
+  const detail = (err as { detail?: unknown })?.detail;
+  if (!info?.details || typeof detail !== 'string') return undefined;
+  try {
+    const v = JSON.parse(detail);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { JWTPayload } from 'jose';
-import { ERROR_CODES, isTransientDbError, lookupSqlState, type ErrorName } from './errors.ts';
+import { ERROR_CODES, errorDetails, isTransientDbError, lookupSqlState, type ErrorName } from './errors.ts';
 import { MAX_JSON_DEPTH } from './limits.ts';
 
 /** The signed-in caller, as auth.ts verified it (defined here, where AppEnv needs it: no import cycle). */
@@ -41,14 +41,14 @@ const STATUS_BY_NAME: Record<string, number> = Object.fromEntries([
   ...Object.entries(HTTP_ONLY_ERRORS),
 ]);
 
-/** Seconds a client should wait after QUEUE_QUOTA_EXCEEDED: a guess at how soon workers drain some jobs. */
-const QUOTA_RETRY_AFTER_S = 30;
 /** Seconds after a transient database failure (failover, pooler saturation). */
 const UNAVAILABLE_RETRY_AFTER_S = 2;
 
 /** An error with its HTTP status and stable code; its message is shown to the caller. */
 export class ApiError extends Error {
   readonly status: number;
+  /** Machine-readable facts for the caller (e.g. CONCURRENT_JOB_LIMIT: limit and active count), sent as error.details. */
+  details?: Record<string, unknown>;
   constructor(readonly code: ApiErrorCode, message: string, readonly headers: Record<string, string> = {}, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'ApiError';
@@ -75,8 +75,11 @@ export function toApiError(e: unknown): ApiError | undefined {
   if (!code) return undefined;
   const ours = lookupSqlState(code);
   if (ours) {
-    const headers: Record<string, string> = ours.name === 'QUEUE_QUOTA_EXCEEDED' ? { 'Retry-After': String(QUOTA_RETRY_AFTER_S) } : {};
-    return new ApiError(ours.name, FIXED_MESSAGES[ours.name] ?? (e as Error).message, headers);
+    // Retry-After and caller-facing details come from the one table (errors.ts).
+    const headers: Record<string, string> = ours.retryAfter ? { 'Retry-After': String(ours.retryAfter) } : {};
+    const err = new ApiError(ours.name, FIXED_MESSAGES[ours.name] ?? (e as Error).message, headers);
+    err.details = errorDetails(ours, e);
+    return err;
   }
   if (isTransientDbError(e)) {
     return new ApiError('UNAVAILABLE', 'the database is busy or unavailable; retry shortly', { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_S) }, e);
@@ -117,9 +120,10 @@ export function jsonArrayText(rows: readonly { json: string }[]): string {
   return `[${rows.map((r) => r.json).join(',')}]`;
 }
 
-/** `{ error: { code, message }, meta: { trace_id } }` with the error's status and headers. */
+/** `{ error: { code, message, details? }, meta: { trace_id } }` with the error's status and headers. */
 export function jsonError(c: Context<AppEnv>, err: ApiError): Response {
-  const body = JSON.stringify({ error: { code: err.code, message: err.message }, meta: { trace_id: c.get('traceId') } });
+  const error = { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) };
+  const body = JSON.stringify({ error, meta: { trace_id: c.get('traceId') } });
   return new Response(body, { status: err.status, headers: { ...baseHeaders(c), ...err.headers } });
 }
 

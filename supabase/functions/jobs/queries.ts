@@ -21,9 +21,16 @@ export interface Job {
 
 const JOB_ROW = `j.id, to_jsonb(j.created_at) #>> '{}' as created_at, ${JOB_JSON}::text as json`;
 
-/** One job visible to the caller (RLS), or null: absent and not-yours look the same. */
+/**
+ * The same, plus `position` for one job (GET /jobs/:id, POST /jobs): where it waits (public.job_position,
+ * a bounded walk of the ready line; null once it runs or finished). Not in listings: one walk per row.
+ */
+const JOB_ROW_WITH_POSITION = `j.id, to_jsonb(j.created_at) #>> '{}' as created_at,
+  (${JOB_JSON} || jsonb_build_object('position', case when j.status = 'pending' then public.job_position(j.id) end))::text as json`;
+
+/** One job visible to the caller (RLS), with its position, or null: absent and not-yours look the same. */
 export async function getJob(tx: Tx, id: string): Promise<Job | null> {
-  const rows = await tx.unsafe<Job[]>(`select ${JOB_ROW} from public.job_queue j where j.id = $1`, [id]);
+  const rows = await tx.unsafe<Job[]>(`select ${JOB_ROW_WITH_POSITION} from public.job_queue j where j.id = $1`, [id]);
   return rows[0] ?? null;
 }
 
@@ -65,10 +72,12 @@ async function visibleTenants(tx: Tx): Promise<string[] | null> {
 }
 
 /** Newest first, keyset-paginated on (created_at, id); one extra row tells whether a next page exists. */
-export async function listJobs(tx: Tx, q: ListQuery & { after?: { createdAt: string; id: string } }): Promise<{ jobs: Job[]; more: boolean }> {
+export async function listJobs(tx: Tx, q: ListQuery & { after?: { createdAt: string; id: string }; userId: string }): Promise<{ jobs: Job[]; more: boolean }> {
   const params: (string | number)[] = [];
   const param = (v: string | number) => `$${params.push(v)}`;
   const where = jobFilter(q, param);
+  // The caller's own jobs: (tenant_id, submitted_by, created_at desc, id desc) serves it in order.
+  if (q.mine) where.push(`j.submitted_by = ${param(q.userId)}::uuid`);
   const tenants = await visibleTenants(tx);
   if (tenants) where.push(`j.tenant_id = any (${param(`{${tenants.join(',')}}`)}::uuid[])`);
   // ::text first: a parameter typed timestamptz is turned into a JS Date by the driver, which drops the
@@ -142,6 +151,12 @@ export async function enqueueJob(tx: Tx, body: EnqueueBody, tenantId: string, en
   // Cannot happen for a member (they see their tenant's jobs); if it did, say so rather than 200 null.
   if (!job) throw new Error('enqueued job is not visible to its creator');
   return { job, created: row.created as boolean };
+}
+
+/** public.my_limits: the caller's effective tier limits in the tenant and their active jobs. */
+export async function myLimits(tx: Tx, tenantId: string): Promise<string> {
+  const [row] = await tx`select public.my_limits(${tenantId}::uuid)::text as json`;
+  return row.json as string;
 }
 
 /** public.retry_job as the caller; raises QJ003/QJ004/QJ005 per the engine's rules. */

@@ -3,11 +3,12 @@
  * input, then does its work in one transaction as the caller.
  *
  *   GET  /jobs              list the caller's tenants' jobs (status, type, tenant_id, created_after/before,
- *                           payload (JSON containment), search (id or idempotency key), limit, cursor)
+ *                           payload (JSON containment), search (id or idempotency key), mine, limit, cursor)
  *   POST /jobs              enqueue                          201, or 200 for an idempotent repeat
  *   GET  /jobs/:id          one job                          404 JOB_NOT_FOUND if absent or not visible
  *   POST /jobs/:id/retry    retry a failed/cancelled job     body { extra_attempts? }
- *   POST /jobs/:id/cancel   cancel
+ *   POST /jobs/:id/cancel   cancel (DELETE /jobs/:id is the same)
+ *   GET  /jobs/limits       the caller's tier limits and active jobs in a tenant (tenant_id optional)
  *   POST /jobs/bulk         retry/cancel the jobs matching a filter (tenant admins; bounded; dry_run counts)
  *
  * `:id{[^/]*}` also matches an empty segment (`/jobs//cancel`), so it gets the same 400 as `abc`.
@@ -15,8 +16,10 @@
 import { Hono, type Context } from 'hono';
 import type { Db } from '../_supaqueue/db.ts';
 import { ApiError, jsonArrayText, jsonOk, jsonOkText, readJsonBody, type AppEnv } from '../_supaqueue/http.ts';
-import { bulkAct, cancelJob, enqueueJob, getJob, listJobs, resolveTenant, retryJob } from './queries.ts';
-import { BulkBody, CancelBody, decodeCursor, encodeCursor, EnqueueBody, ListQuery, parseInput, parseJobId, RetryBody } from './schemas.ts';
+import { bulkAct, cancelJob, enqueueJob, getJob, listJobs, myLimits, resolveTenant, retryJob } from './queries.ts';
+import {
+  BulkBody, CancelBody, decodeCursor, encodeCursor, EnqueueBody, LimitsQuery, ListQuery, parseInput, parseJobId, RetryBody,
+} from './schemas.ts';
 
 export interface JobsRouterDeps {
   db: Db;
@@ -38,7 +41,8 @@ export function createJobsRouter({ db, maxBodyBytes }: JobsRouterDeps): Hono<App
   r.get('/', async (c) => {
     const q = parseInput(ListQuery, c.req.query());
     const after = q.cursor ? decodeCursor(q.cursor) : undefined;
-    const { jobs, more } = await db.asUser(c.get('user'), (tx) => listJobs(tx, { ...q, after }));
+    const user = c.get('user');
+    const { jobs, more } = await db.asUser(user, (tx) => listJobs(tx, { ...q, after, userId: user.id }));
     const last = jobs.at(-1);
     const nextCursor = more && last ? encodeCursor(last.created_at, last.id) : null;
     return jsonOkText(c, jsonArrayText(jobs), 200, { next_cursor: nextCursor });
@@ -64,6 +68,14 @@ export function createJobsRouter({ db, maxBodyBytes }: JobsRouterDeps): Hono<App
   });
   r.all('/bulk', methodNotAllowed('POST'));
 
+  // Before /:id too.
+  r.get('/limits', async (c) => {
+    const q = parseInput(LimitsQuery, c.req.query());
+    const json = await db.asUser(c.get('user'), async (tx) => myLimits(tx, await resolveTenant(tx, q.tenant_id)));
+    return jsonOkText(c, json);
+  });
+  r.all('/limits', methodNotAllowed('GET'));
+
   r.get(`/${ID}`, async (c) => {
     const id = parseJobId(c.req.param('id'));
     const job = await db.asUser(c.get('user'), (tx) => getJob(tx, id));
@@ -78,16 +90,22 @@ export function createJobsRouter({ db, maxBodyBytes }: JobsRouterDeps): Hono<App
     return jsonOkText(c, job.json);
   });
 
-  r.post(`/${ID}/cancel`, async (c) => {
+  // POST /jobs/:id/cancel and DELETE /jobs/:id: one handler, the same answers.
+  const cancel = async (c: Context<AppEnv>) => {
     const id = parseJobId(c.req.param('id'));
-    // No body is needed; one that is sent must still be well-formed JSON (and an empty object).
-    parseInput(CancelBody, (await readJsonBody(c, { required: false, maxBytes: maxBodyBytes })) ?? {});
+    // No body is needed; one that is sent must still be well-formed JSON (and an empty object). Without
+    // Content-Length and Transfer-Encoding a request has no body (RFC 9112), though Deno gives a DELETE
+    // an empty stream (fetch sends Content-Length: 0 only for POST).
+    const framed = c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined;
+    if (framed) parseInput(CancelBody, (await readJsonBody(c, { required: false, maxBytes: maxBodyBytes })) ?? {});
     const job = await db.asUser(c.get('user'), (tx) => cancelJob(tx, id));
     return jsonOkText(c, job.json);
-  });
+  };
+  r.post(`/${ID}/cancel`, cancel);
+  r.delete(`/${ID}`, cancel);
 
   r.all('/', methodNotAllowed('GET, POST'));
-  r.all(`/${ID}`, methodNotAllowed('GET'));
+  r.all(`/${ID}`, methodNotAllowed('GET, DELETE'));
   r.all(`/${ID}/retry`, methodNotAllowed('POST'));
   r.all(`/${ID}/cancel`, methodNotAllowed('POST'));
   return r;

@@ -36,6 +36,12 @@ export const RetryBody = z.strictObject({
 /** Cancel takes no options; a body, if sent, must be an empty JSON object. */
 export const CancelBody = z.strictObject({});
 
+/** GET /jobs/limits: the tenant (optional when the caller belongs to one). */
+export const LimitsQuery = z.strictObject({
+  tenant_id: Uuid.optional(),
+  forceFunctionRegion: z.string().optional(),
+});
+
 const Limit = z.string().regex(/^\d{1,3}$/, 'limit must be a whole number').transform(Number).pipe(z.number().int().min(1).max(100));
 
 /** A JSON object the payload must contain (`payload @> filter`), e.g. {"customer":{"id":42}}. */
@@ -62,6 +68,8 @@ export const JobFilter = z.strictObject({
 export type JobFilter = z.infer<typeof JobFilter>;
 
 export const ListQuery = JobFilter.extend({
+  // true: only the jobs the caller submitted (job_queue.submitted_by; its own index).
+  mine: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
   limit: Limit.optional(),
   cursor: z.string().max(200).optional(),
   // Added by supabase-js when a region is forced; meaningless here but must not be refused.
