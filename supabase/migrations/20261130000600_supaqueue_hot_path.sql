@@ -595,12 +595,14 @@ as $$
 begin
   return query
   with mine as (
-    select l.job_id from supaqueue.job_leases l
-    join unnest(take_leases.ids, take_leases.lease_ids) as t(id, lease_id) on l.job_id = t.id and l.lease_id = t.lease_id
-    order by l.job_id
-    for update of l
+    -- One primary-key probe per input row (LATERAL), whatever the statistics of job_leases say (see
+    -- heartbeat_jobs). The input is sorted first, so the locks are taken in job order.
+    select p.job_id
+    from (select t.id, t.lease_id from unnest(take_leases.ids, take_leases.lease_ids) as t(id, lease_id) order by t.id) t
+    cross join lateral (select x.job_id from supaqueue.job_leases x
+                        where x.job_id = t.id and x.lease_id = t.lease_id for update) p
   )
-  delete from supaqueue.job_leases l using mine m where l.job_id = m.job_id
+  delete from supaqueue.job_leases l where l.job_id = any (array(select m.job_id from mine m))
   returning l.job_id, l.tenant_id;
 end
 $$;
