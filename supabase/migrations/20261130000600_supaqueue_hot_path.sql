@@ -23,7 +23,8 @@
 --       second after its last heartbeat instead of a lease later. The grace (two heartbeats) lets a
 --       live worker whose connection was replaced, or that is reconnecting after a server restart,
 --       register its new session first.
--- Dead workers' leases are freed by the next claim or heartbeat of any worker, and by run_maintenance.
+-- Dead workers' leases are freed by the next heartbeat of any worker and by run_maintenance; a claim
+-- also frees those of workers whose lease time has passed (its cheap check sees only expires_at).
 --
 -- Lock order, the same on every path, so no two of them can deadlock:
 --   job_delayed row -> job_ready row -> job_leases row -> job_queue row -> tenant_limits rows (in
